@@ -1,0 +1,1 @@
+"""epaxdb: leaderless replicated SQLite ordered by EPaxos*."""

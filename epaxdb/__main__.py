@@ -1,0 +1,3 @@
+from epaxdb.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the `epaxdb` CLI; each module defines `register(subparsers)`."""
