@@ -1,0 +1,153 @@
+"""Execution order: strongly connected components of the committed dependency graph.
+
+Theory of operation (EPaxos* Fig. 1, no `seq`): an instance may execute once it and
+everything it transitively depends on is committed. The graph over committed,
+not yet executed instances is cut into strongly connected components with an
+iterative Tarjan (no recursion limit). Tarjan emits components sinks first, i.e.
+dependencies before dependants, which is the execution order; inside a component
+instances run in instance-id order, a total order every replica shares. A component
+that reaches an uncommitted instance is *blocked*, and so is every component that
+depends on a blocked one; blocked work is retried when the blocker commits.
+
+Dependencies that are already executed, or covered by an instance's deps floor
+(executed on every replica), are not edges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from epaxdb.errors import invariant
+from epaxdb.ids import InstanceId
+from epaxdb.instance import Instance
+
+
+class ExecutedSet:
+    """Executed instance ids, compactly: a contiguous prefix per owner plus the rest."""
+
+    def __init__(self, replica_count: int, executed: Iterable[InstanceId] = ()) -> None:
+        self.prefix = [0] * replica_count
+        self._above: list[set[int]] = [set() for _ in range(replica_count)]
+        for instance_id in executed:
+            self.add(instance_id)
+
+    def __contains__(self, instance_id: InstanceId) -> bool:
+        return (
+            instance_id.slot <= self.prefix[instance_id.owner]
+            or instance_id.slot in self._above[instance_id.owner]
+        )
+
+    def advance_prefix(self, owner: int, slot: int) -> None:
+        """Everything of `owner` up to `slot` is executed (known from the GC floor)."""
+        if slot > self.prefix[owner]:
+            self.prefix[owner] = slot
+            self._above[owner] = {s for s in self._above[owner] if s > slot}
+            self.add(InstanceId(owner, slot))
+
+    def add(self, instance_id: InstanceId) -> None:
+        owner, slot = instance_id.owner, instance_id.slot
+        if slot <= self.prefix[owner]:
+            return
+        above = self._above[owner]
+        above.add(slot)
+        prefix = self.prefix[owner]
+        while prefix + 1 in above:
+            prefix += 1
+            above.discard(prefix)
+        self.prefix[owner] = prefix
+
+
+def plan_execution(
+    roots: Iterable[InstanceId],
+    lookup: Callable[[InstanceId], Instance | None],
+    executed: ExecutedSet,
+) -> tuple[list[Instance], set[InstanceId]]:
+    """Return (instances to execute now, in order; uncommitted instances blocking others).
+
+    `roots` are committed, unexecuted instances to try. The result never contains an
+    instance with an uncommitted transitive dependency."""
+    index_of: dict[InstanceId, int] = {}
+    lowlink: dict[InstanceId, int] = {}
+    on_stack: set[InstanceId] = set()
+    stack: list[InstanceId] = []
+    blocked_scc_of: dict[InstanceId, bool] = {}  # member -> its component is blocked
+    blockers: set[InstanceId] = set()
+    order: list[Instance] = []
+    counter = 0
+
+    def edges(instance: Instance) -> list[InstanceId]:
+        deps = instance.deps
+        assert deps is not None
+        return [d for d in deps.ids if d not in executed and d.slot > deps.floor[d.owner]]
+
+    for root in roots:
+        if root in index_of or root in executed:
+            continue
+        root_instance = lookup(root)
+        if root_instance is None or not root_instance.committed or root_instance.executed:
+            continue
+        # Each frame: (instance, its pending edges, whether it saw a blocked successor).
+        index_of[root] = lowlink[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        frames: list[tuple[Instance, list[InstanceId], list[bool]]] = [
+            (root_instance, edges(root_instance), [False])
+        ]
+        while frames:
+            instance, pending, blocked = frames[-1]
+            node = instance.instance_id
+            if pending:
+                successor = pending.pop()
+                if successor in index_of:
+                    if successor in on_stack:
+                        lowlink[node] = min(lowlink[node], index_of[successor])
+                    elif blocked_scc_of.get(successor, False):
+                        blocked[0] = True
+                    continue
+                successor_instance = lookup(successor)
+                if successor_instance is None or not successor_instance.committed:
+                    blockers.add(successor)
+                    blocked[0] = True
+                    continue
+                index_of[successor] = lowlink[successor] = counter
+                counter += 1
+                stack.append(successor)
+                on_stack.add(successor)
+                frames.append((successor_instance, edges(successor_instance), [False]))
+                continue
+            frames.pop()
+            if frames:
+                parent, _, parent_blocked = frames[-1]
+                parent_id = parent.instance_id
+                lowlink[parent_id] = min(lowlink[parent_id], lowlink[node])
+            if lowlink[node] != index_of[node]:
+                # Not a component root: pass "blocked" up to the component root.
+                if blocked[0] and frames:
+                    frames[-1][2][0] = True
+                continue
+            component: list[InstanceId] = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            component_blocked = blocked[0] or any(
+                blocked_scc_of.get(member, False) for member in component
+            )
+            for member in component:
+                blocked_scc_of[member] = component_blocked
+            if component_blocked:
+                if frames:
+                    frames[-1][2][0] = True
+                continue
+            for member in sorted(component):
+                member_instance = lookup(member)
+                invariant(
+                    member_instance is not None and member_instance.committed,
+                    f"execution of uncommitted {member}",
+                )
+                assert member_instance is not None
+                order.append(member_instance)
+    return order, blockers
