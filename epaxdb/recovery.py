@@ -88,7 +88,6 @@ def decide_after_validation(
     quorum_size: int,
     fast_failures: int,
     *,
-    ignore_committed: bool = False,
     exact_clause_at_least: bool = False,
     abort_on_any: bool = False,
 ) -> Verdict:
@@ -98,7 +97,7 @@ def decide_after_validation(
         return Verdict.VALUE
     if abort_on_any:  # Mutation T9: aborting on any invalidator loses fast commits.
         return Verdict.NOP
-    if not ignore_committed and Phase.COMMITTED in invalidator_phases:
+    if Phase.COMMITTED in invalidator_phases:
         return Verdict.NOP
     at_threshold = quorum_size - fast_failures
     # Lemma 11 needs |R_max| = |Q| - e exactly (T8 shows ">=" is unsafe).

@@ -214,6 +214,16 @@ class Replica:
         self._ready = Ready()
         return ready
 
+    def recover(self, instance_id: InstanceId) -> None:
+        """Start recovering `instance_id` now instead of waiting for its timer (for a
+        driver or operator that knows its owner is gone, and for scenario tests)."""
+        if self._is_collected(instance_id):
+            return
+        instance = self._instance(instance_id)
+        if not instance.committed:
+            self._recoveries.pop(instance_id, None)
+            self._start_recovery(instance)
+
     # ------------------------------------------------------------------ queries
 
     def record_of(self, instance_id: InstanceId) -> InstanceRecord | None:
@@ -636,13 +646,14 @@ class Replica:
         for reply in attempt.validations.values():
             for other_id, phase in reply.invalidators:
                 phases[other_id] = max(phase, phases.get(other_id, Phase.INITIAL))
+        if "ignore_committed_invalidators" in self._mutations:  # T7
+            phases = {i: p for i, p in phases.items() if p is not Phase.COMMITTED}
         verdict = decide_after_validation(
             list(phases.values()),
             any(other_id.owner not in attempt.quorum for other_id in phases),
             attempt.matching,
             len(attempt.quorum),
             self.config.fast_failures,
-            ignore_committed="ignore_committed_invalidators" in self._mutations,
             exact_clause_at_least="exact_clause_at_least" in self._mutations,
             abort_on_any="abort_on_any_invalidator" in self._mutations,
         )

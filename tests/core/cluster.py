@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from epaxdb.command import Command
+from epaxdb.command import Command, conflicts
 from epaxdb.config import ClusterConfig
 from epaxdb.ids import InstanceId, ReplicaId
 from epaxdb.messages import Message
@@ -143,3 +143,33 @@ class ScriptedCluster:
 
     def committed_value(self, instance_id: InstanceId):
         return self.chosen.get(instance_id)
+
+    def check_visibility(self) -> None:
+        """EPaxos* Visibility: of two committed, conflicting, non-NOP instances, one
+        is in the other's dependencies."""
+        chosen = sorted(self.chosen.items())
+        for position, (a, (batch_a, deps_a)) in enumerate(chosen):
+            for b, (batch_b, deps_b) in chosen[position + 1 :]:
+                if batch_a and batch_b and conflicts(batch_a, batch_b):
+                    assert deps_a.covers(b) or deps_b.covers(a), (
+                        f"visibility violated between {a} and {b}"
+                    )
+
+    def check_execution_order(self) -> None:
+        """Interfering commands execute in the same relative order everywhere."""
+        positions = {}
+        batches = {}
+        for replica_id, executions in self.executions.items():
+            positions[replica_id] = {iid: i for i, (iid, _) in enumerate(executions)}
+            batches.update(dict(executions))
+        ids = sorted(batches)
+        for position, a in enumerate(ids):
+            for b in ids[position + 1 :]:
+                if not conflicts(batches[a], batches[b]):
+                    continue
+                orders = {
+                    where[a] < where[b]
+                    for where in positions.values()
+                    if a in where and b in where
+                }
+                assert len(orders) <= 1, f"{a} and {b} executed in different orders"
