@@ -1,0 +1,33 @@
+"""Errors of the replica runtime (the node, its log, its transport).
+
+The split follows what a caller can do about each one: `Unavailable` means the
+transaction never entered the protocol (safe to retry anywhere); `OutcomeUnknown`
+means it did and may still commit (retry with the same request id, which execution
+deduplicates); `DataDirectoryInUse` and `IdentityMismatch` stop a replica at startup.
+"""
+
+from __future__ import annotations
+
+from epaxdb.errors import ConfigError, EpaxdbError
+
+
+class Unavailable(EpaxdbError):
+    """The node is not accepting transactions (stopping, or stopped after a storage
+    failure). Nothing was submitted."""
+
+
+class OutcomeUnknown(EpaxdbError):
+    """The transaction entered the protocol but no result arrived in time: it may or
+    may not commit. Retrying with the same request id is safe."""
+
+    def __init__(self, request_id: str, message: str) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
+class DataDirectoryInUse(EpaxdbError):
+    """Another process holds the lock of this data directory."""
+
+
+class IdentityMismatch(ConfigError):
+    """The data directory belongs to another cluster or replica id."""
