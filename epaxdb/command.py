@@ -24,6 +24,22 @@ class Command:
     reads: frozenset[ConflictKey] = frozenset()
     writes: frozenset[ConflictKey] = frozenset()
     is_global: bool = False
+    # Derived on first use and kept: every replica tests interference many times.
+    _footprint: Footprint | None = field(default=None, init=False, compare=False, repr=False)
+
+    @property
+    def footprint(self) -> Footprint:
+        footprint = self._footprint
+        if footprint is None:
+            footprint = Footprint(
+                self.reads,
+                self.writes,
+                self.is_global,
+                _by_group(self.reads),
+                _by_group(self.writes),
+            )
+            object.__setattr__(self, "_footprint", footprint)
+        return footprint
 
 
 Batch = tuple[Command, ...]
@@ -47,12 +63,16 @@ class Footprint:
 
     @staticmethod
     def of(batch: Batch) -> Footprint:
+        if len(batch) == 1:
+            return batch[0].footprint
         reads: set[ConflictKey] = set()
         writes: set[ConflictKey] = set()
         is_global = False
         for command in batch:
-            reads.update(command.reads)
-            writes.update(command.writes)
+            if command.reads:
+                reads.update(command.reads)
+            if command.writes:
+                writes.update(command.writes)
             is_global = is_global or command.is_global
         return Footprint(
             frozenset(reads),
@@ -87,10 +107,18 @@ class Footprint:
         )
 
 
-def _by_group(keys: set[ConflictKey]) -> dict[str, frozenset[str | None]]:
+def _by_group(
+    keys: set[ConflictKey] | frozenset[ConflictKey],
+) -> dict[str, frozenset[str | None]]:
+    if not keys:
+        return {}
     groups: dict[str, set[str | None]] = {}
     for group, item in keys:
-        groups.setdefault(group, set()).add(item)
+        items = groups.get(group)
+        if items is None:
+            groups[group] = {item}
+        else:
+            items.add(item)
     return {group: frozenset(items) for group, items in groups.items()}
 
 

@@ -66,6 +66,19 @@ def plan_execution(
 
     `roots` are committed, unexecuted instances to try. The result never contains an
     instance with an uncommitted transitive dependency."""
+    roots = list(roots)
+    if len(roots) == 1:
+        # The common case without conflicts: a single root with nothing left to wait
+        # for runs alone, without the graph walk.
+        alone = lookup(roots[0])
+        if (
+            alone is not None
+            and alone.committed
+            and not alone.executed
+            and alone.deps is not None
+            and all(d in executed or d.slot <= alone.deps.floor[d.owner] for d in alone.deps.ids)
+        ):
+            return [alone], set()
     index_of: dict[InstanceId, int] = {}
     lowlink: dict[InstanceId, int] = {}
     on_stack: set[InstanceId] = set()

@@ -84,13 +84,13 @@ class Instance:
     def is_nop(self) -> bool:
         return self.batch is not None and len(self.batch) == 0
 
-    def set_batch(self, batch: Batch) -> None:
+    def set_batch(self, batch: Batch, footprint: Footprint | None = None) -> None:
         if batch is not self.batch:
-            self.footprint = Footprint.of(batch)
+            self.footprint = Footprint.of(batch) if footprint is None else footprint
         self.batch = batch
 
-    def set_value(self, batch: Batch, deps: Deps) -> None:
-        self.set_batch(batch)
+    def set_value(self, batch: Batch, deps: Deps, footprint: Footprint | None = None) -> None:
+        self.set_batch(batch, footprint)
         self.deps = deps
 
     def commit(self, ballot: Ballot, batch: Batch, deps: Deps) -> None:

@@ -152,6 +152,7 @@ class Replica:
         self.replica_id = replica_id
         self.stats = ReplicaStats()
         self._n = config.replica_count
+        self._peer_ids = tuple(r for r in range(config.replica_count) if r != replica_id)
         self._rng = rng
         self._mutations = mutations
         self._now_ms = 0.0
@@ -205,12 +206,14 @@ class Replica:
             self._gossip()
 
     def take_ready(self) -> Ready:
-        self._admit()
-        self._execute()
+        if self._queue:
+            self._admit()
+        if self._to_execute:
+            self._execute()
         ready = self._ready
-        for instance in self._dirty.values():
-            ready.records.append(instance.to_record())
-        self._dirty = {}
+        if self._dirty:
+            ready.records.extend([instance.to_record() for instance in self._dirty.values()])
+            self._dirty = {}
         self._ready = Ready()
         return ready
 
@@ -263,7 +266,7 @@ class Replica:
         instance = self._instance(instance_id)
         footprint = Footprint.of(batch)
         deps = Deps(frozenset(self._conflicting(instance_id, footprint, self._floor)), self._floor)
-        self._pre_accept(instance, batch, deps)
+        self._pre_accept(instance, batch, deps, footprint)
         self._own_batches[instance_id] = batch
         self.last_proposed = instance_id
         self.stats.instances_proposed += 1
@@ -273,8 +276,10 @@ class Replica:
         self._arm(instance, self.config.retransmit_ms)
         self._try_decide(instance, leading)
 
-    def _pre_accept(self, instance: Instance, batch: Batch, deps: Deps) -> None:
-        instance.set_value(batch, deps)
+    def _pre_accept(
+        self, instance: Instance, batch: Batch, deps: Deps, footprint: Footprint
+    ) -> None:
+        instance.set_value(batch, deps, footprint)
         instance.initial_batch = batch
         instance.initial_deps = deps
         instance.phase = Phase.PREACCEPTED
@@ -298,7 +303,7 @@ class Replica:
             nop_id
             for nop_id in self._open_nops
             if nop_id != instance_id and nop_id.slot > floor[nop_id.owner]
-        }
+        } if self._open_nops else set()
         for candidate_id in self._index.candidates(footprint):
             if candidate_id == instance_id or candidate_id.slot <= floor[candidate_id.owner]:
                 continue
@@ -323,7 +328,7 @@ class Replica:
             footprint = Footprint.of(message.batch)
             local = self._conflicting(instance_id, footprint, message.deps.floor)
             deps = Deps(message.deps.ids | local, message.deps.floor)
-            self._pre_accept(instance, message.batch, deps)
+            self._pre_accept(instance, message.batch, deps, footprint)
             self._arm(instance, self.config.recovery_timeout_ms)
         if instance.phase is Phase.PREACCEPTED:
             assert instance.deps is not None
@@ -786,8 +791,6 @@ class Replica:
     # ------------------------------------------------------------------ execution
 
     def _execute(self) -> None:
-        if not self._to_execute:
-            return
         roots = sorted(self._to_execute)
         self._to_execute = set()
         order, blockers = plan_execution(roots, self._instances.get, self._executed)
@@ -880,15 +883,14 @@ class Replica:
     def _empty_deps(self) -> Deps:
         return Deps(frozenset(), (0,) * self._n)
 
-    def _peers(self) -> list[ReplicaId]:
-        return [replica for replica in range(self._n) if replica != self.replica_id]
+    def _peers(self) -> tuple[ReplicaId, ...]:
+        return self._peer_ids
 
     def _send(self, to: ReplicaId, message: Message) -> None:
         self._ready.messages.append(Outgoing(to, message))
 
     def _broadcast(self, message: Message) -> None:
-        for peer in self._peers():
-            self._ready.messages.append(Outgoing(peer, message))
+        self._ready.messages.extend([Outgoing(peer, message) for peer in self._peer_ids])
 
     def _restore(self, restored: RestoredState) -> None:
         if restored.floor is not None:

@@ -1,0 +1,41 @@
+"""`epaxdb bench TARGET`: benchmarks whose figures go to docs/benchmarks.md.
+
+Targets: `core` (the protocol state machine alone, unbatched and batched). Each prints
+one JSON object per configuration; `--json` prints only the JSON lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+
+from epaxdb.benchmarks.core import run_core_benchmark
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("bench", help="run a benchmark")
+    targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
+    core = targets.add_parser("core", help="protocol core throughput (no network, no disk)")
+    core.add_argument("--replicas", type=int, default=3, choices=(3, 5, 7))
+    core.add_argument("--commands", type=int, default=20_000)
+    core.add_argument("--batch", type=int, nargs="+", default=[1, 100])
+    core.add_argument("--repeats", type=int, default=3)
+    core.add_argument("--json", action="store_true", help="print JSON lines only")
+    core.set_defaults(handler=_bench_core)
+
+
+def _bench_core(args: argparse.Namespace) -> int:
+    for batch in args.batch:
+        commands = args.commands * (10 if batch > 1 else 1)
+        result = run_core_benchmark(args.replicas, commands, batch, args.repeats)
+        if not args.json:
+            print(
+                f"core n={args.replicas} batch={batch}: "
+                f"{result['per_replica_commands_per_cpu_s']:,.0f} commands per replica-CPU-s, "
+                f"{result['cluster_commands_per_cpu_s']:,.0f} with all replicas on one core, "
+                f"{result['with_wire_cluster_commands_per_cpu_s']:,.0f} including msgpack "
+                f"(median of {args.repeats}; python {platform.python_version()})"
+            )
+        print(json.dumps(result, sort_keys=True))
+    return 0
