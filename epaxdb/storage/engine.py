@@ -1,0 +1,422 @@
+"""The state database: applies replicated transactions deterministically, exactly once.
+
+Theory of operation.
+
+Opening. `StateDatabase.open(path)` makes sure SQLite's 'localtime' means UTC in this
+process (`timezone`), opens the file (or ":memory:") through a private VFS whose clock
+the engine sets (`clock`), applies the cluster SQL settings (`settings`), switches a file
+to WAL with `synchronous=FULL`, overrides random()/randomblob() with seeded versions
+(`seeded_random`), creates the bookkeeping tables (`bookkeeping`) and installs the
+statement guard (`guard`). One thread uses a `StateDatabase` at a time.
+
+Executing (`execute_transaction`). Everything below happens in ONE SQLite transaction
+(BEGIN IMMEDIATE ... COMMIT), so a crash at any point leaves either all of it or none:
+
+1. If the request id was applied before, record the marker and return the stored
+   result (an idempotent retry).
+2. If the analysis was made under another schema version, the result is the retryable
+   error `schema_changed` (recorded, so every replica answers alike).
+3. Otherwise set the VFS clock to the transaction's timestamp, reseed random(), reset
+   `changes()` and `last_insert_rowid()` to 0, open a SAVEPOINT and run the statements.
+   A deterministic failure (constraint, RAISE in a trigger, datatype mismatch, SQL
+   error, a statement the guard refuses, bad parameters) rolls back to the savepoint —
+   or, if SQLite already rolled back the whole transaction (`RAISE(ROLLBACK)`,
+   `ON CONFLICT ROLLBACK`), begins a new one — and becomes the result.
+4. Store the result under the request id, record the executed marker, bump the executed
+   count, COMMIT.
+
+Any other SQLite failure (I/O error, disk full, busy, out of memory, corruption) is not
+a property of the transaction: it is raised as `SqliteFailure`, nothing is recorded,
+and the database refuses all further calls (`DatabaseStopped`); the replica restarts
+from what is durable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import NamedTuple, TypeVar
+
+import apsw
+
+from epaxdb.errors import ConfigError, InvariantViolation
+from epaxdb.storage import bookkeeping as bk
+from epaxdb.storage.clock import TransactionClockVFS
+from epaxdb.storage.errors import DatabaseStopped, LocalQueryError, SqliteFailure
+from epaxdb.storage.guard import Mode, StatementGuard
+from epaxdb.storage.results import (
+    BINDING_ERROR,
+    REFUSED_STATEMENT,
+    RESERVED_ROWID,
+    SCHEMA_CHANGED,
+    Marker,
+    Params,
+    RowsResult,
+    StatementResult,
+    TransactionError,
+    TransactionResult,
+    TransactionSpec,
+    WriteResult,
+)
+from epaxdb.storage.seeded_random import RandomFunctions
+from epaxdb.storage.settings import ClusterSqlSettings, apply_settings
+from epaxdb.storage.state_hash import USER_SCHEMA, compute_state_hash
+from epaxdb.storage.timezone import ensure_utc_localtime
+
+# Failures that follow from the statement and the (replicated) database state alone.
+_DETERMINISTIC = (
+    apsw.ConstraintError,
+    apsw.MismatchError,
+    apsw.SQLError,
+    apsw.TooBigError,
+    apsw.RangeError,
+)
+# Raised by apsw while binding parameters, which are part of the replicated command.
+_BINDING = (apsw.BindingsError, KeyError, TypeError, OverflowError)
+_REFUSED = (apsw.AuthError, apsw.ExecTraceAbort)
+
+T = TypeVar("T")
+
+
+class CatalogRow(NamedTuple):
+    type: str
+    name: str
+    tbl_name: str
+    sql: str | None
+
+
+def sqlite_version() -> str:
+    """The SQLite library version; replicas of one cluster must agree on it."""
+    return apsw.sqlite_lib_version()
+
+
+class StateDatabase:
+    def __init__(
+        self, db: apsw.Connection, vfs: TransactionClockVFS, settings: ClusterSqlSettings
+    ) -> None:
+        self._db = db
+        self._vfs = vfs
+        self.settings = settings
+        self._random = RandomFunctions(db)
+        bk.create_tables(db)
+        self._guard = StatementGuard(db, bk.INTERNAL_STATEMENTS)
+        self._client = db.cursor()
+        self._internal = db.cursor()
+        self._stopped: str | None = None
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], settings: ClusterSqlSettings | None = None
+    ) -> StateDatabase:
+        """Open (creating if needed) a state database; ":memory:" for a private one."""
+        ensure_utc_localtime()
+        settings = settings or ClusterSqlSettings()
+        vfs = TransactionClockVFS()
+        filename = os.fspath(path)
+        try:
+            db = apsw.Connection(filename, vfs=vfs.vfs_name)
+        except apsw.Error as exc:
+            vfs.unregister()
+            raise SqliteFailure(_code_name(exc), str(exc)) from exc
+        try:
+            if filename != ":memory:":
+                (mode,) = db.execute("PRAGMA journal_mode = WAL").fetchone()
+                if str(mode).lower() != "wal":
+                    raise ConfigError(f"{filename}: cannot use WAL (journal_mode={mode})")
+                db.execute("PRAGMA synchronous = FULL")
+            apply_settings(db, settings)
+            return cls(db, vfs, settings)
+        except apsw.Error as exc:
+            db.close()
+            vfs.unregister()
+            raise SqliteFailure(_code_name(exc), str(exc)) from exc
+        except BaseException:
+            db.close()
+            vfs.unregister()
+            raise
+
+    def close(self) -> None:
+        if self._stopped == "closed":
+            return
+        self._stopped = "closed"
+        self._db.close()
+        self._vfs.unregister()
+
+    def __enter__(self) -> StateDatabase:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- replicated execution -------------------------------------------------------
+
+    def execute_transaction(self, txn: TransactionSpec) -> TransactionResult:
+        """Apply one replicated transaction exactly once (see the module docstring)."""
+        self._check_usable()
+        self._vfs.now_ms = txn.timestamp_ms
+        self._random.reseed(txn.seed)
+        try:
+            return self._in_write_transaction(lambda: self._apply_once(txn))
+        finally:
+            self._vfs.now_ms = None
+
+    def _apply_once(self, txn: TransactionSpec) -> TransactionResult:
+        marker = txn.executed_marker
+        stored = self._one(bk.SELECT_RESULT, (txn.request_id,))
+        if stored is not None:
+            self._record_marker(marker)
+            return replace(TransactionResult.decode(txn.request_id, stored[0]), duplicate=True)
+        if self._one(bk.SELECT_MARKER, (marker,)) is not None:
+            raise InvariantViolation(
+                f"marker {marker!r} was executed before under another request id "
+                f"than {txn.request_id!r}"
+            )
+        result = self._apply(txn)
+        self._run(bk.INSERT_RESULT, (txn.request_id, marker, result.encode()))
+        self._record_marker(marker)
+        return result
+
+    def _apply(self, txn: TransactionSpec) -> TransactionResult:
+        if txn.schema_version is not None:
+            (current,) = self._one(bk.SCHEMA_VERSION)
+            if current != txn.schema_version:
+                return TransactionResult(
+                    txn.request_id,
+                    error=TransactionError(
+                        SCHEMA_CHANGED,
+                        f"analysed under schema version {txn.schema_version}, "
+                        f"executed under {current}; analyse and submit again",
+                        retryable=True,
+                    ),
+                )
+        self._run(bk.RESET_CHANGES)
+        self._db.set_last_insert_rowid(0)
+        self._run(bk.SAVEPOINT)
+        results: list[StatementResult] = []
+        for index, (sql, params) in enumerate(txn.statements):
+            outcome = self._run_client_statement(sql, params, Mode.REPLICATED)
+            if isinstance(outcome, TransactionError):
+                self._undo_statements()
+                error = replace(outcome, statement_index=index)
+                return TransactionResult(txn.request_id, error=error)
+            results.append(outcome)
+        if self._db.status(apsw.SQLITE_DBSTATUS_DEFERRED_FKS)[0]:
+            # A deferred foreign key is still violated. COMMIT would fail; fail here,
+            # where the savepoint can still undo the statements alone.
+            self._undo_statements()
+            error = TransactionError(
+                "SQLITE_CONSTRAINT_FOREIGNKEY",
+                "FOREIGN KEY constraint failed (deferred, checked at commit)",
+            )
+            return TransactionResult(txn.request_id, error=error)
+        self._run(bk.RELEASE_SAVEPOINT)
+        return TransactionResult(txn.request_id, tuple(results))
+
+    def _undo_statements(self) -> None:
+        if self._db.get_autocommit():
+            # RAISE(ROLLBACK) or an ON CONFLICT ROLLBACK clause ended the whole
+            # transaction; the effects are gone, the bookkeeping needs a new one.
+            self._run(bk.BEGIN_WRITE)
+        else:
+            self._run(bk.ROLLBACK_TO_SAVEPOINT)
+            self._run(bk.RELEASE_SAVEPOINT)
+
+    def _record_marker(self, marker: Marker) -> None:
+        self._run(bk.INSERT_MARKER, (marker,))
+        if self._db.changes():
+            self._run(bk.BUMP_POSITION)
+
+    def _run_client_statement(
+        self, sql: str, params: Params, mode: Mode
+    ) -> StatementResult | TransactionError:
+        db, guard = self._db, self._guard
+        guard.begin_statement(mode)
+        changes_before = db.total_changes()
+        try:
+            rows = self._client.execute(sql, _bindings(params)).fetchall()
+            columns = guard.columns
+        except (*_REFUSED, *_DETERMINISTIC) as exc:
+            if guard.refusal is not None:
+                # The guard said no (SQLite words some denials as plain SQL errors).
+                return TransactionError(REFUSED_STATEMENT, guard.refusal)
+            return TransactionError(_code_name(exc), str(exc))
+        except apsw.FullError:
+            if guard.saw_max_rowid or guard.touched_sequence:
+                return _reserved_rowid_error()
+            raise
+        except _BINDING as exc:
+            return TransactionError(BINDING_ERROR, f"{type(exc).__name__}: {exc}")
+        finally:
+            guard.end_statement()
+        if guard.saw_max_rowid or (
+            guard.touched_sequence and self._one(bk.SEQUENCE_AT_MAX) is not None
+        ):
+            return _reserved_rowid_error()
+        if columns:
+            return RowsResult(columns, tuple(rows))
+        changed = db.total_changes() != changes_before
+        return WriteResult(db.changes() if changed else 0, db.last_insert_rowid())
+
+    # -- local reads ------------------------------------------------------------------
+
+    def query_local(
+        self, sql: str, params: Params = (), *, timestamp_ms: int | None = None
+    ) -> RowsResult:
+        """Run one read-only statement on this replica's current state (not replicated).
+
+        'now' is the real time (or `timestamp_ms`) and random() is truly random: a local
+        read answers for this replica only. Raises `LocalQueryError` for a refused or
+        failing statement.
+        """
+        self._check_usable()
+        self._vfs.now_ms = time.time_ns() // 1_000_000 if timestamp_ms is None else timestamp_ms
+        self._random.reseed(secrets.randbits(64))
+        try:
+            outcome = self._in_read_transaction(
+                lambda: self._run_client_statement(sql, params, Mode.LOCAL_READ)
+            )
+        finally:
+            self._vfs.now_ms = None
+        if isinstance(outcome, TransactionError):
+            raise LocalQueryError(outcome.code, outcome.message)
+        if isinstance(outcome, WriteResult):
+            return RowsResult((), ())
+        return outcome
+
+    # -- introspection and maintenance ------------------------------------------------
+
+    def state_hash(self) -> str:
+        """Hex digest of the logical content plus the executed count (`state_hash`)."""
+        self._check_usable()
+        return self._in_read_transaction(
+            lambda: compute_state_hash(self._db, self._one(bk.SELECT_POSITION)[0])
+        )
+
+    def executed_count(self) -> int:
+        self._check_usable()
+        return self._in_read_transaction(lambda: self._one(bk.SELECT_POSITION)[0])
+
+    def executed_markers(self) -> frozenset[Marker]:
+        """Every executed marker not yet forgotten (restores the protocol's executed set)."""
+        self._check_usable()
+        return self._in_read_transaction(
+            lambda: frozenset(row[0] for row in self._internal.execute(bk.SELECT_MARKERS))
+        )
+
+    def forget_markers(self, markers: Iterable[Marker]) -> int:
+        """Drop executed markers the runtime no longer needs; returns how many existed."""
+        return self._delete_each(bk.DELETE_MARKER, markers)
+
+    def forget_requests(self, request_ids: Iterable[str]) -> int:
+        """Drop stored results; a later retry of such a request would execute again.
+
+        The runtime must forget the same requests at the same point of the execution
+        order on every replica, or a late retry would be applied on some replicas only.
+        """
+        return self._delete_each(bk.DELETE_RESULT, request_ids)
+
+    def catalog_rows(self) -> list[CatalogRow]:
+        """The user objects of `sqlite_schema` (type, name, tbl_name, sql), in creation order."""
+        self._check_usable()
+        return self._in_read_transaction(
+            lambda: [CatalogRow(*row) for row in self._internal.execute(USER_SCHEMA)]
+        )
+
+    def schema_version(self) -> int:
+        self._check_usable()
+        return self._in_read_transaction(lambda: self._one(bk.SCHEMA_VERSION)[0])
+
+    def sqlite_version(self) -> str:
+        return sqlite_version()
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _delete_each(self, sql: str, keys: Iterable[object]) -> int:
+        self._check_usable()
+
+        def delete() -> int:
+            removed = 0
+            for key in keys:
+                self._run(sql, (key,))
+                removed += self._db.changes()
+            return removed
+
+        return self._in_write_transaction(delete)
+
+    def _in_write_transaction(self, work: Callable[[], T]) -> T:
+        return self._in_transaction(bk.BEGIN_WRITE, bk.COMMIT, work)
+
+    def _in_read_transaction(self, work: Callable[[], T]) -> T:
+        return self._in_transaction(bk.BEGIN_READ, bk.ROLLBACK, work)
+
+    def _in_transaction(self, begin: str, end: str, work: Callable[[], T]) -> T:
+        """Run `work` between `begin` and `end`; any SQLite error from the engine's own
+        statements (or one `work` lets through) stops the database."""
+        try:
+            self._run(begin)
+            try:
+                value = work()
+            except BaseException:
+                self._rollback_quietly()
+                raise
+            self._run(end)
+            return value
+        except apsw.Error as exc:
+            self._stop(exc)
+            raise SqliteFailure(_code_name(exc), str(exc)) from exc
+
+    def _run(self, sql: str, bindings: tuple[object, ...] = ()) -> None:
+        self._internal.execute(sql, bindings).fetchall()
+
+    def _one(self, sql: str, bindings: tuple[object, ...] = ()) -> tuple[object, ...] | None:
+        rows = self._internal.execute(sql, bindings).fetchall()
+        return rows[0] if rows else None
+
+    def _rollback_quietly(self) -> None:
+        if self._db.get_autocommit():
+            return
+        try:
+            self._internal.execute(bk.ROLLBACK).fetchall()
+        except apsw.Error:
+            pass  # the failure being reported matters more; the database stops anyway
+
+    def _stop(self, exc: BaseException) -> None:
+        self._rollback_quietly()
+        self._stopped = f"stopped after {type(exc).__name__}: {exc}"
+
+    def _check_usable(self) -> None:
+        if self._stopped is not None:
+            raise DatabaseStopped(f"state database is {self._stopped}")
+
+
+def _bindings(params: Params) -> tuple[object, ...] | dict[str, object]:
+    if isinstance(params, Mapping):
+        # apsw names parameters without their prefix character (:x, @x, $x -> x).
+        return {
+            (key[1:] if key[:1] in (":", "@", "$") else key): value
+            for key, value in params.items()
+        }
+    return tuple(params)
+
+
+def _reserved_rowid_error() -> TransactionError:
+    return TransactionError(
+        RESERVED_ROWID,
+        "rowid 9223372036854775807 (and a sqlite_sequence at it) is reserved: beyond it "
+        "SQLite would choose rowids at random, differently on every replica",
+    )
+
+
+def _code_name(exc: BaseException) -> str:
+    for code in (getattr(exc, "extendedresult", None), getattr(exc, "result", None)):
+        if code is None:
+            continue
+        name = apsw.mapping_extended_result_codes.get(code) or apsw.mapping_result_codes.get(
+            code
+        )
+        if name:
+            return str(name)
+    return type(exc).__name__

@@ -1,0 +1,158 @@
+"""What goes into the state database and what comes out of it, as plain data.
+
+A `TransactionSpec` is everything a replica needs to execute one replicated transaction
+identically to every other replica: the statements, the coordinator-chosen timestamp and
+random seed, the schema version its analysis assumed, the client's request id (for
+idempotent retries) and the runtime's opaque executed marker.
+
+A `TransactionResult` is either the per-statement results or one `TransactionError`.
+Results are stored in the database (msgpack, via `encode`/`decode`) so that a retried
+request gets the very answer the first execution produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import msgpack
+
+SqlValue = Union[None, int, float, str, bytes]
+# Positional parameters (for `?`, `?NNN`) or named ones (for `:x`, `@x`, `$x`; the key
+# may be given with or without its prefix character).
+Params = Union[Sequence[SqlValue], Mapping[str, SqlValue]]
+Statement = tuple[str, Params]
+# The runtime's opaque record of "this instance/batch position was executed".
+Marker = Union[bytes, str]
+
+# Error codes that are not SQLite result-code names.
+SCHEMA_CHANGED = "schema_changed"
+BINDING_ERROR = "binding_error"
+REFUSED_STATEMENT = "refused_statement"
+RESERVED_ROWID = "reserved_rowid"
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionSpec:
+    request_id: str
+    statements: tuple[Statement, ...]
+    timestamp_ms: int
+    seed: int
+    executed_marker: Marker
+    # `PRAGMA schema_version` the analysis was made under; None skips the check.
+    schema_version: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.request_id, str) or not self.request_id:
+            raise ValueError("request_id must be a non-empty str")
+        if not isinstance(self.executed_marker, (bytes, str)):
+            raise ValueError("executed_marker must be bytes or str")
+        for name in ("timestamp_ms", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{name} must be an int")
+        statements = tuple((sql, params) for sql, params in self.statements)
+        for sql, _params in statements:
+            if not isinstance(sql, str):
+                raise ValueError("each statement's SQL must be a str")
+        object.__setattr__(self, "statements", statements)
+
+
+@dataclass(frozen=True, slots=True)
+class RowsResult:
+    """A statement that returns rows (SELECT, RETURNING, introspection PRAGMAs)."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[SqlValue, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """A statement without result columns.
+
+    `rows_affected` is SQLite's `changes()` for INSERT/UPDATE/DELETE and 0 for anything
+    that changed no row (DDL included, although `changes()` would still report the last
+    DML there). `last_insert_rowid` is reset to 0 at the start of every transaction.
+    """
+
+    rows_affected: int
+    last_insert_rowid: int
+
+
+StatementResult = Union[RowsResult, WriteResult]
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionError:
+    """Why a transaction changed nothing; identical on every replica.
+
+    `code` is SQLite's extended result-code name (e.g. `SQLITE_CONSTRAINT_UNIQUE`) or one
+    of this module's codes (`schema_changed`, `binding_error`, `refused_statement`,
+    `reserved_rowid`). `statement_index` is the failing statement's position, or None when
+    the failure concerns the transaction as a whole.
+    """
+
+    code: str
+    message: str
+    statement_index: int | None = None
+    retryable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionResult:
+    request_id: str
+    statements: tuple[StatementResult, ...] = ()
+    error: TransactionError | None = None
+    # True when this call found the request already applied and returned the stored
+    # result; not part of the stored result itself.
+    duplicate: bool = field(default=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_wire(self) -> dict[str, Any]:
+        """The result as plain msgpack/JSON-like data (bytes stay bytes)."""
+        if self.error is not None:
+            e = self.error
+            return {
+                "error": {
+                    "code": e.code,
+                    "message": e.message,
+                    "statement_index": e.statement_index,
+                    "retryable": e.retryable,
+                }
+            }
+        return {"results": [_statement_to_wire(s) for s in self.statements]}
+
+    @staticmethod
+    def from_wire(request_id: str, data: Mapping[str, Any]) -> TransactionResult:
+        if "error" in data:
+            e = data["error"]
+            error = TransactionError(
+                e["code"], e["message"], e["statement_index"], e["retryable"]
+            )
+            return TransactionResult(request_id, (), error)
+        return TransactionResult(
+            request_id, tuple(_statement_from_wire(s) for s in data["results"])
+        )
+
+    def encode(self) -> bytes:
+        return msgpack.packb(self.to_wire(), use_bin_type=True)
+
+    @staticmethod
+    def decode(request_id: str, blob: bytes) -> TransactionResult:
+        return TransactionResult.from_wire(request_id, msgpack.unpackb(blob, raw=False))
+
+
+def _statement_to_wire(result: StatementResult) -> dict[str, Any]:
+    if isinstance(result, RowsResult):
+        return {"columns": list(result.columns), "rows": [list(r) for r in result.rows]}
+    return {"rows_affected": result.rows_affected, "last_insert_rowid": result.last_insert_rowid}
+
+
+def _statement_from_wire(data: Mapping[str, Any]) -> StatementResult:
+    if "columns" in data:
+        return RowsResult(tuple(data["columns"]), tuple(tuple(r) for r in data["rows"]))
+    return WriteResult(data["rows_affected"], data["last_insert_rowid"])
