@@ -1,0 +1,78 @@
+"""The boundary between the node and what it replicates: a state machine.
+
+The node knows instances, batches and commands; a `StateMachine` knows what a
+command *means*. It turns a client request into a `Command` (payload plus conflict
+keys) on the replica the client talks to, and applies committed batches on every
+replica. The SQL state machine (sql_machine.py) is the real one; tests plug in small
+ones. Threads: `prepare` runs on the event loop; every other method runs on the
+node's single state-machine thread, one call at a time.
+
+Executed markers. A machine records, atomically with each command's effects, a
+marker naming the command's position `owner.slot.index.count` (index in its batch,
+count = batch length). Commands of a batch execute in order, so the instance is
+executed iff its last command's marker exists; a crash in the middle of a batch
+re-executes it on restart and the earlier commands are answered from the machine's
+request-id deduplication.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from epaxdb.command import Batch, Command
+from epaxdb.ids import InstanceId
+
+
+class StateMachine(Protocol):
+    # What every replica of a cluster must agree on (sent in the handshake).
+    engine_version: str
+    settings: tuple[tuple[str, str], ...]
+
+    def prepare(self, request: Any, request_id: str) -> Command:
+        """Build the command for a client request, or raise the refusal."""
+        ...
+
+    def apply(self, instance_id: InstanceId, batch: Batch) -> list[Any]:
+        """Execute a committed batch; one result per command, in batch order. A
+        failure that another replica would not share raises StorageError."""
+        ...
+
+    def executed_instances(self) -> frozenset[InstanceId]:
+        """Instances whose execution is durable and not yet forgotten."""
+        ...
+
+    def forget(self, floor: tuple[int, ...]) -> None:
+        """Drop the markers of instances at or below `floor` (executed everywhere)."""
+        ...
+
+    def state_hash(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+def marker(instance_id: InstanceId, index: int, count: int) -> str:
+    return f"{instance_id.owner}.{instance_id.slot}.{index}.{count}"
+
+
+def parse_marker(text: str) -> tuple[InstanceId, int, int]:
+    owner, slot, index, count = (int(part) for part in text.split("."))
+    return InstanceId(owner, slot), index, count
+
+
+def instances_fully_executed(markers: Iterable[str]) -> frozenset[InstanceId]:
+    executed = set()
+    for text in markers:
+        instance_id, index, count = parse_marker(text)
+        if index == count - 1:
+            executed.add(instance_id)
+    return frozenset(executed)
+
+
+def markers_at_or_below(markers: Iterable[str], floor: tuple[int, ...]) -> list[str]:
+    found = []
+    for text in markers:
+        instance_id, _, _ = parse_marker(text)
+        if instance_id.slot <= floor[instance_id.owner]:
+            found.append(text)
+    return found

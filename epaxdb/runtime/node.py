@@ -1,0 +1,448 @@
+"""One replica process: the core, its durable log, its state machine, its transport.
+
+Theory of operation
+-------------------
+One asyncio task (the *core task*) owns the `Replica`; nothing else touches it. Each
+iteration, woken by an inbound message, a client proposal or the ticker (every
+`tick_ms`):
+
+1. feeds the core every inbound message and proposal queued *now*, then `tick`s it;
+2. `take_ready()`; if it holds records, appends them to the log and fsyncs once, on
+   the log thread, while the event loop keeps receiving (group commit: whatever
+   arrives meanwhile is the next iteration's batch);
+3. only then hands the messages to the transport (persist before send);
+4. queues the executions on the state-machine thread, which applies them in order,
+   each atomically with its executed marker; when a batch is applied, the futures of
+   commands proposed here (matched by request id) get their results.
+
+Step 4 overlaps the next iteration's fsync, with two exceptions that keep the core's
+view of "executed" from outrunning the state database's durable one: messages wait
+for the previous executions to be applied, because a `Gossip` reports the executed
+prefix they include; and a `FloorRecord` waits too before it is written, because a
+restarted replica treats every slot at or below its durable floor as executed.
+
+Failure: any error from the log, the state machine or the core stops the node. It
+sends nothing more, answers pending clients `OutcomeUnknown`, logs one
+`node_failed` line, and `run()` re-raises, so `epaxdb serve` exits non-zero. A
+restart rebuilds the core from the log plus the machine's executed markers.
+
+Garbage collection: when the floor advances (instances executed on every replica),
+the log is compacted once it grew by `compact_threshold_bytes` since the last
+compaction, and the machine forgets the markers at or below the floor (at most once
+a second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from epaxdb.command import Command
+from epaxdb.config import ClusterConfig
+from epaxdb.errors import ConfigError, EpaxdbError
+from epaxdb.ids import ReplicaId
+from epaxdb.messages import PROTOCOL_VERSION, Message
+from epaxdb.records import DurableRecord, Execution, FloorRecord
+from epaxdb.replica import Replica
+from epaxdb.runtime.datadir import DataDirectory, Identity
+from epaxdb.runtime.errors import OutcomeUnknown, Unavailable
+from epaxdb.runtime.events import log_event
+from epaxdb.runtime.handshake import Hello
+from epaxdb.runtime.log import InstanceLog, open_log
+from epaxdb.runtime.machine import StateMachine
+from epaxdb.runtime.transport import Address, Transport
+
+logger = logging.getLogger("epaxdb.node")
+
+T = TypeVar("T")
+_FORGET_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    cluster_id: str
+    replica_id: ReplicaId
+    # Every replica's replica-to-replica address, this one's included; ids 0..n-1.
+    peers: Mapping[ReplicaId, Address]
+    data_dir: Path
+    listen: Address | None = None  # where to bind; defaults to peers[replica_id]
+    secret: bytes | None = None
+    tick_ms: float = 5.0
+    compact_threshold_bytes: int = 32 * 1024 * 1024
+    max_pending: int = 10_000
+    config: ClusterConfig | None = None
+
+    def cluster_config(self) -> ClusterConfig:
+        if sorted(self.peers) != list(range(len(self.peers))):
+            raise ConfigError(f"replica ids must be 0..n-1, got {sorted(self.peers)}")
+        if self.replica_id not in self.peers:
+            raise ConfigError(f"replica id {self.replica_id} is not among {sorted(self.peers)}")
+        config = self.config or ClusterConfig.for_size(len(self.peers))
+        if config.replica_count != len(self.peers):
+            raise ConfigError("the cluster config and the peer list disagree on n")
+        return config
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """Clients waiting for one request id proposed here."""
+
+    future: asyncio.Future[Any]
+    waiters: int = 0
+
+
+@dataclass(slots=True)
+class NodeCounters:
+    iterations: int = 0
+    readies: int = 0
+    executions_applied: int = 0
+    submitted: int = 0
+    answered: int = 0
+    timed_out: int = 0
+    pending_peak: int = field(default=0)
+
+
+class Node:
+    """Build with `Node.open`, then `await start()`, `await run()`, `await stop()`."""
+
+    def __init__(
+        self,
+        settings: NodeSettings,
+        config: ClusterConfig,
+        directory: DataDirectory,
+        log: InstanceLog,
+        machine: StateMachine,
+        replica: Replica,
+    ) -> None:
+        self.settings = settings
+        self.replica_id = settings.replica_id
+        self.config = config
+        self.counters = NodeCounters()
+        self.failure: BaseException | None = None
+        self._directory = directory
+        self._log = log
+        self._machine = machine
+        self._replica = replica
+        hello = Hello(
+            settings.cluster_id,
+            settings.replica_id,
+            PROTOCOL_VERSION,
+            machine.engine_version,
+            machine.settings,
+        )
+        self.transport = Transport(
+            hello,
+            settings.listen or settings.peers[settings.replica_id],
+            settings.peers,
+            self._deliver,
+            secret=settings.secret,
+        )
+        self._log_thread = ThreadPoolExecutor(1, thread_name_prefix="epaxdb-log")
+        self._machine_thread = ThreadPoolExecutor(1, thread_name_prefix="epaxdb-machine")
+        self._inbound: deque[tuple[ReplicaId, Message]] = deque()
+        self._proposals: deque[Command] = deque()
+        self._pending: dict[str, _Waiting] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False  # no new iteration, no new client
+        self._closing = False  # stop() has begun
+        self._stopped = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._floor_to_forget: tuple[int, ...] | None = None
+        self._last_forget_s = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(
+        cls, settings: NodeSettings, open_machine: Callable[[DataDirectory], StateMachine]
+    ) -> Node:
+        """Lock the data directory, replay the log, open the machine, rebuild the core."""
+        config = settings.cluster_config()
+        directory = DataDirectory(settings.data_dir)
+        directory.open(Identity(settings.cluster_id, settings.replica_id, config.replica_count))
+        log: InstanceLog | None = None
+        try:
+            log, loaded = open_log(settings.data_dir)
+            machine = open_machine(directory)
+            executed = machine.executed_instances()
+            seed = int.from_bytes(os.urandom(8), "big")
+            replica = Replica(config, settings.replica_id, random.Random(seed),
+                              loaded.restored(executed))  # fmt: skip
+        except BaseException:
+            if log is not None:
+                log.close()
+            directory.close()
+            raise
+        log_event(
+            logger, logging.INFO, "node_restored", replica=settings.replica_id,
+            instances=len(loaded.records), floor=loaded.floor, executed_markers=len(executed),
+            torn_tail_bytes=loaded.truncated_bytes, log_bytes=log.size_bytes,
+        )  # fmt: skip
+        if loaded.truncated_bytes:
+            log_event(logger, logging.WARNING, "log_torn_tail_truncated",
+                      bytes=loaded.truncated_bytes, path=str(log.path))  # fmt: skip
+        return cls(settings, config, directory, log, machine, replica)
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.transport.start()
+        self._tasks = [
+            self._loop.create_task(self._core_loop(), name="epaxdb-core"),
+            self._loop.create_task(self._ticker(), name="epaxdb-ticker"),
+        ]
+        log_event(logger, logging.INFO, "node_started", replica=self.replica_id,
+                  replicas=self.config.replica_count)  # fmt: skip
+
+    async def run(self) -> None:
+        """Wait until the node stops; re-raise the failure that stopped it, if any."""
+        await self._stopped.wait()
+        if self.failure is not None:
+            raise self.failure
+
+    async def stop(self) -> None:
+        """Finish the current iteration (its fsync included), then close everything."""
+        if self._closing:
+            await self._stopped.wait()
+            return
+        self._closing = True
+        log_event(logger, logging.INFO, "node_stopping", replica=self.replica_id)
+        self._stopping = True
+        self._wake.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.transport.close()
+        self._abandon_pending(Unavailable("the replica is shutting down"))
+        self._machine_thread.submit(self._machine.close).result()
+        self._machine_thread.shutdown()
+        self._log_thread.shutdown()
+        self._log.close()
+        self._directory.close()
+        self._stopped.set()
+        log_event(logger, logging.INFO, "node_stopped", replica=self.replica_id)
+
+    # ------------------------------------------------------------------ clients
+
+    async def submit(
+        self, request: Any, request_id: str | None = None, timeout_s: float = 10.0
+    ) -> Any:
+        """Replicate `request` and return its result on this replica.
+
+        Raises the machine's refusal (nothing submitted), `Unavailable` (nothing
+        submitted) or `OutcomeUnknown` (submitted, no result in time)."""
+        if self._stopping or self.failure is not None:
+            raise Unavailable("the replica is not accepting transactions")
+        request_id = request_id or uuid.uuid4().hex
+        waiting = self._pending.get(request_id)
+        if waiting is None:
+            if len(self._pending) >= self.settings.max_pending:
+                raise Unavailable(f"overloaded: {len(self._pending)} transactions in flight")
+            command = self._machine.prepare(request, request_id)
+            waiting = self._pending[request_id] = _Waiting(self._loop.create_future())
+            self._proposals.append(command)
+            self._wake.set()
+            self.counters.submitted += 1
+            self.counters.pending_peak = max(self.counters.pending_peak, len(self._pending))
+        waiting.waiters += 1
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiting.future), timeout_s)
+        except asyncio.TimeoutError:
+            self.counters.timed_out += 1
+            raise OutcomeUnknown(
+                request_id,
+                f"no result within {timeout_s:g} s; the transaction may still commit "
+                "(retry with the same request_id)",
+            ) from None
+        finally:
+            waiting.waiters -= 1
+            if waiting.waiters == 0 and self._pending.get(request_id) is waiting:
+                del self._pending[request_id]
+
+    async def status(self) -> dict[str, Any]:
+        state_hash = None
+        if self.failure is None and not self._stopping:
+            state_hash = await self._loop.run_in_executor(
+                self._machine_thread, self._machine.state_hash
+            )
+        peers = self.transport.peer_status()
+        return {
+            "replica_id": self.replica_id,
+            "pid": os.getpid(),
+            "cluster_id": self.settings.cluster_id,
+            "peers": [
+                {
+                    "replica_id": replica_id,
+                    "address": str(self.settings.peers[replica_id]),
+                    "outbound_connected": status.outbound,
+                    "inbound_connected": status.inbound,
+                }
+                for replica_id, status in peers.items()
+            ],
+            "executed_prefix": list(self._replica.executed_prefix),
+            "floor": list(self._replica.floor),
+            "instances_in_memory": self._replica.instance_count,
+            "state_hash": state_hash,
+            "log_bytes": self._log.size_bytes,
+            "log_syncs": self._log.stats.syncs,
+            "pending": len(self._pending),
+            "stats": {
+                "fast_commits": self._replica.stats.fast_commits,
+                "slow_commits": self._replica.stats.slow_commits,
+                "recoveries_started": self._replica.stats.recoveries_started,
+                "commands_executed": self._replica.stats.commands_executed,
+            },
+            "failure": None if self.failure is None else str(self.failure),
+        }
+
+    # ------------------------------------------------------------------ the core task
+
+    def _deliver(self, sender: ReplicaId, message: Message) -> None:
+        self._inbound.append((sender, message))
+        self._wake.set()
+
+    async def _ticker(self) -> None:
+        interval_s = self.settings.tick_ms / 1000.0
+        while not self._stopping:
+            await asyncio.sleep(interval_s)
+            self._wake.set()
+
+    async def _core_loop(self) -> None:
+        applying: asyncio.Future[Any] | None = None
+        replica = self._replica
+        try:
+            while not self._stopping:
+                await self._wake.wait()
+                self._wake.clear()
+                self.counters.iterations += 1
+                while self._inbound:
+                    sender, message = self._inbound.popleft()
+                    replica.receive(sender, message)
+                while self._proposals:
+                    replica.propose(self._proposals.popleft())
+                replica.tick(self._loop.time() * 1000.0)
+                ready = replica.take_ready()
+                if ready:
+                    self.counters.readies += 1
+                    if ready.records:
+                        if applying is not None and _has_floor(ready.records):
+                            await applying
+                        await self._on(self._log_thread, self._persist, ready.records)
+                    if ready.messages:
+                        if applying is not None:
+                            await applying
+                        self.transport.send(ready.messages)
+                    if ready.executions:
+                        applying = self._apply_later(ready.executions)
+                self._maybe_forget()
+            if applying is not None:
+                await applying
+        except BaseException as error:  # anything here leaves the durable state unknown
+            self._fail(error)
+            if isinstance(error, asyncio.CancelledError):
+                raise
+
+    async def _on(self, thread: ThreadPoolExecutor, work: Callable[..., T], *args: Any) -> T:
+        return await self._loop.run_in_executor(thread, work, *args)
+
+    def _persist(self, records: list[DurableRecord]) -> None:
+        """Log thread: one frame, one fsync; compact when the log grew enough."""
+        self._log.append(records)
+        self._log.sync()
+        for record in records:
+            if isinstance(record, FloorRecord):
+                self._floor_to_forget = record.floor
+        if self._log.should_compact(self.settings.compact_threshold_bytes):
+            before = self._log.size_bytes
+            self._log.compact()
+            log_event(logger, logging.INFO, "log_compacted", bytes_before=before,
+                      bytes_after=self._log.size_bytes,
+                      live_instances=self._log.live_instances)  # fmt: skip
+
+    def _apply_later(self, executions: list[Execution]) -> asyncio.Future[Any]:
+        future = self._loop.run_in_executor(self._machine_thread, self._apply, executions)
+        future.add_done_callback(self._on_applied)
+        return future
+
+    def _apply(self, executions: list[Execution]) -> list[tuple[str, Any]]:
+        """State-machine thread: apply in order; return (request id, result) pairs."""
+        answered: list[tuple[str, Any]] = []
+        for execution in executions:
+            results = self._machine.apply(execution.instance_id, execution.batch)
+            for command, result in zip(execution.batch, results, strict=True):
+                answered.append((command.request_id, result))
+        return answered
+
+    def _on_applied(self, future: asyncio.Future[list[tuple[str, Any]]]) -> None:
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is not None:
+            self._fail(error)
+            return
+        answered = future.result()
+        self.counters.executions_applied += len(answered)
+        for request_id, result in answered:
+            waiting = self._pending.get(request_id)
+            if waiting is not None and not waiting.future.done():
+                waiting.future.set_result(result)
+                self.counters.answered += 1
+                if waiting.waiters == 0:
+                    del self._pending[request_id]
+
+    def _maybe_forget(self) -> None:
+        floor = self._floor_to_forget
+        now_s = self._loop.time()
+        if floor is None or now_s - self._last_forget_s < _FORGET_INTERVAL_S:
+            return
+        self._floor_to_forget = None
+        self._last_forget_s = now_s
+        # Queued behind every pending execution; the floor itself is already durable.
+        future = self._loop.run_in_executor(self._machine_thread, self._machine.forget, floor)
+        future.add_done_callback(self._fail_if_failed)
+
+    def _fail_if_failed(self, future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            self._fail(future.exception())  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ failure
+
+    def _fail(self, error: BaseException) -> None:
+        if self.failure is not None:
+            return
+        self.failure = error
+        self._stopping = True
+        self._wake.set()
+        log_event(
+            logger, logging.CRITICAL, "node_failed", replica=self.replica_id,
+            error=type(error).__name__, reason=str(error),
+            action="stopped acknowledging; restart the replica to recover from its log",
+        )  # fmt: skip
+        self._abandon_pending(
+            OutcomeUnknown("", f"the replica stopped after a failure: {error}")
+        )
+        if self._loop.is_running():
+            self._loop.create_task(self._stop_after_failure())
+
+    async def _stop_after_failure(self) -> None:
+        if not self._stopped.is_set():
+            await self.stop()
+
+    def _abandon_pending(self, error: EpaxdbError) -> None:
+        for request_id, waiting in list(self._pending.items()):
+            if not waiting.future.done():
+                if isinstance(error, OutcomeUnknown):
+                    error = OutcomeUnknown(request_id, str(error))
+                waiting.future.set_exception(error)
+                waiting.future.exception()  # retrieved: no "never retrieved" warning
+        self._pending.clear()
+
+
+def _has_floor(records: list[DurableRecord]) -> bool:
+    return any(isinstance(record, FloorRecord) for record in records)

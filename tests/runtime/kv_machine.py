@@ -1,0 +1,63 @@
+"""A small in-memory state machine for node tests: integer counters per key.
+
+A request is `(key, delta)`; the result is the counter's new value. The object
+stands for a durable database: a test that restarts a node passes the same object
+to the new node, as a real replica would reopen its state database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import msgpack
+
+from epaxdb.command import Batch, Command
+from epaxdb.ids import InstanceId
+from epaxdb.runtime.machine import instances_fully_executed, marker, markers_at_or_below
+
+
+class CounterMachine:
+    engine_version = "counter-1"
+    settings = (("counter_width", "64"),)
+
+    def __init__(self) -> None:
+        self.counters: dict[str, int] = {}
+        self.markers: set[str] = set()
+        self.results: dict[str, int] = {}  # request id -> result (deduplication)
+        self.applied: list[str] = []  # request ids in execution order
+        self.executed_count = 0
+
+    def prepare(self, request: Any, request_id: str) -> Command:
+        key, delta = request
+        if not isinstance(key, str) or not isinstance(delta, int):
+            raise ValueError(f"bad counter request {request!r}")
+        return Command(request_id, msgpack.packb([key, delta]), writes=frozenset({("c", key)}))
+
+    def apply(self, instance_id: InstanceId, batch: Batch) -> list[Any]:
+        results = []
+        for index, command in enumerate(batch):
+            if command.request_id not in self.results:
+                key, delta = msgpack.unpackb(command.payload)
+                self.counters[key] = self.counters.get(key, 0) + delta
+                self.results[command.request_id] = self.counters[key]
+                self.applied.append(command.request_id)
+            position = marker(instance_id, index, len(batch))
+            if position not in self.markers:
+                self.markers.add(position)
+                self.executed_count += 1
+            results.append(self.results[command.request_id])
+        return results
+
+    def executed_instances(self) -> frozenset[InstanceId]:
+        return instances_fully_executed(self.markers)
+
+    def forget(self, floor: tuple[int, ...]) -> None:
+        self.markers.difference_update(markers_at_or_below(self.markers, floor))
+
+    def state_hash(self) -> str:
+        content = msgpack.packb([sorted(self.counters.items()), self.executed_count])
+        return hashlib.sha256(content).hexdigest()
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,189 @@
+"""The node loop with a counter state machine: several nodes in one event loop, on
+loopback TCP, with real logs in temporary directories."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from epaxdb.errors import StorageError
+from epaxdb.runtime import log as log_module
+from epaxdb.runtime.errors import OutcomeUnknown, Unavailable
+from epaxdb.runtime.log import open_log
+from epaxdb.runtime.node import Node, NodeSettings
+from epaxdb.runtime.transport import Address
+from tests.runtime.kv_machine import CounterMachine
+from tests.runtime.test_transport import free_port
+
+
+class Cluster:
+    def __init__(self, root: Path, size: int) -> None:
+        self.root = root
+        self.addresses = {i: Address("127.0.0.1", free_port()) for i in range(size)}
+        self.machines = {i: CounterMachine() for i in range(size)}
+        self.nodes: dict[int, Node] = {}
+
+    def settings(self, replica_id: int) -> NodeSettings:
+        return NodeSettings("test", replica_id, self.addresses, self.root / f"r{replica_id}")
+
+    async def start(self, replica_id: int) -> Node:
+        machine = self.machines[replica_id]
+        node = Node.open(self.settings(replica_id), lambda _directory: machine)
+        await node.start()
+        self.nodes[replica_id] = node
+        return node
+
+    async def start_all(self) -> None:
+        for replica_id in self.addresses:
+            await self.start(replica_id)
+
+    async def stop_all(self) -> None:
+        for node in self.nodes.values():
+            await node.stop()
+
+    async def hashes(self) -> set[str]:
+        return {(await node.status())["state_hash"] for node in self.nodes.values()}
+
+
+async def converged(cluster: Cluster, timeout_s: float = 10.0) -> str:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        hashes = await cluster.hashes()
+        if len(hashes) == 1:
+            return hashes.pop()
+        assert asyncio.get_running_loop().time() < deadline, f"no convergence: {hashes}"
+        await asyncio.sleep(0.05)
+
+
+def run(test: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(test(), 60))
+
+
+def test_concurrent_submissions_at_every_node_converge(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        cluster = Cluster(tmp_path, 3)
+        await cluster.start_all()
+        submissions = [
+            cluster.nodes[i % 3].submit((f"k{i % 4}", 1), request_id=f"req-{i}")
+            for i in range(120)
+        ]
+        results = await asyncio.gather(*submissions)
+        assert sorted(results) == sorted(
+            value for key in range(4) for value in range(1, 31)
+        )  # each counter counted 1..30, each value handed out once
+        await converged(cluster)
+        for machine in cluster.machines.values():
+            assert machine.counters == {f"k{k}": 30 for k in range(4)}
+        for key in range(4):  # commands on one key interfere: one order everywhere
+            orders = {
+                tuple(r for r in m.applied if int(r.split("-")[1]) % 4 == key)
+                for m in cluster.machines.values()
+            }
+            assert len(orders) == 1
+        await cluster.stop_all()
+
+    run(scenario)
+
+
+def test_same_request_id_twice_executes_once(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        cluster = Cluster(tmp_path, 3)
+        await cluster.start_all()
+        first, second = await asyncio.gather(
+            cluster.nodes[0].submit(("k", 5), request_id="once"),
+            cluster.nodes[0].submit(("k", 5), request_id="once"),
+        )
+        retry_elsewhere = await cluster.nodes[1].submit(("k", 5), request_id="once")
+        assert first == second == retry_elsewhere == 5
+        await converged(cluster)
+        assert all(m.counters == {"k": 5} for m in cluster.machines.values())
+        await cluster.stop_all()
+
+    run(scenario)
+
+
+def test_no_quorum_means_outcome_unknown(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        cluster = Cluster(tmp_path, 3)
+        node = await cluster.start(0)  # alone: no quorum
+        with pytest.raises(OutcomeUnknown, match="may still commit") as raised:
+            await node.submit(("k", 1), request_id="lonely", timeout_s=0.3)
+        assert raised.value.request_id == "lonely"
+        # Once a quorum exists the core's retransmissions commit the command.
+        await cluster.start(1)
+        assert await node.submit(("k", 1), request_id="lonely", timeout_s=10) == 1
+        await cluster.stop_all()
+
+    run(scenario)
+
+
+def test_restart_replays_the_log_and_catches_up(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        cluster = Cluster(tmp_path, 3)
+        await cluster.start_all()
+        for i in range(20):
+            await cluster.nodes[i % 3].submit(("k", 1), request_id=f"a{i}")
+        await cluster.nodes[2].stop()
+        for i in range(20):
+            await cluster.nodes[i % 2].submit(("k", 1), request_id=f"b{i}")
+        restarted = await cluster.start(2)
+        assert await restarted.submit(("k", 1), request_id="c") == 41
+        await converged(cluster)
+        assert cluster.machines[2].counters == {"k": 41}
+        await cluster.stop_all()
+
+    run(scenario)
+
+
+def test_a_failed_fsync_stops_the_node_and_nothing_more_is_acknowledged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> None:
+        cluster = Cluster(tmp_path, 3)
+        await cluster.start_all()
+        assert await cluster.nodes[0].submit(("k", 1)) == 1
+        broken = cluster.nodes[0]
+        broken_fd = broken._log._fd
+        real_fsync = os.fsync
+
+        def fsync(fd: int) -> None:
+            if fd == broken_fd:
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+            real_fsync(fd)
+
+        monkeypatch.setattr(log_module.os, "fsync", fsync)
+        with pytest.raises(OutcomeUnknown):
+            await broken.submit(("k", 1), request_id="lost?", timeout_s=5)
+        with pytest.raises(StorageError, match="Input/output error"):
+            await broken.run()
+        with pytest.raises(Unavailable):
+            await broken.submit(("k", 1))
+        # The other two keep going; the log of the failed node still opens.
+        assert await cluster.nodes[1].submit(("k", 1), request_id="after") in (2, 3)
+        monkeypatch.undo()
+        del cluster.nodes[0]
+        await cluster.stop_all()
+        open_log(tmp_path / "r0")[0].close()
+
+    with caplog.at_level(logging.INFO):
+        run(scenario)
+    failures = [r for r in caplog.records if r.msg == "node_failed"]
+    assert len(failures) == 1 and "Input/output error" in failures[0].epaxdb_fields["reason"]
+
+
+def test_group_commit_shares_fsyncs_between_concurrent_transactions(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        cluster = Cluster(tmp_path, 3)
+        await cluster.start_all()
+        await asyncio.gather(*(cluster.nodes[0].submit((f"k{i}", 1)) for i in range(200)))
+        syncs = cluster.nodes[0]._log.stats.syncs
+        assert syncs < 100, f"{syncs} fsyncs for 200 transactions"
+        await cluster.stop_all()
+
+    run(scenario)
