@@ -19,12 +19,16 @@ from __future__ import annotations
 import apsw
 
 CREATE_TABLES = (
-    "CREATE TABLE IF NOT EXISTS _epaxdb_applied("
-    "request_id TEXT PRIMARY KEY NOT NULL, marker NOT NULL, result BLOB NOT NULL"
-    ") WITHOUT ROWID",
+    (
+        "CREATE TABLE IF NOT EXISTS _epaxdb_applied("
+        "request_id TEXT PRIMARY KEY NOT NULL, marker NOT NULL, result BLOB NOT NULL"
+        ") WITHOUT ROWID"
+    ),
     "CREATE TABLE IF NOT EXISTS _epaxdb_markers(marker PRIMARY KEY NOT NULL) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS _epaxdb_position("
-    "singleton INTEGER PRIMARY KEY CHECK (singleton = 0), executed_count INTEGER NOT NULL)",
+    (
+        "CREATE TABLE IF NOT EXISTS _epaxdb_position("
+        "singleton INTEGER PRIMARY KEY CHECK (singleton = 0), executed_count INTEGER NOT NULL)"
+    ),
     "INSERT OR IGNORE INTO _epaxdb_position VALUES (0, 0)",
 )
 

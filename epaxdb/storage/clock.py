@@ -42,10 +42,10 @@ class TransactionClockVFS(apsw.VFS):
         super().__init__(self.vfs_name, base="")
         self.now_ms: int | None = None
 
-    def xCurrentTimeInt64(self) -> int:  # noqa: N802 (SQLite's name)
+    def xCurrentTimeInt64(self) -> int:
         if self.now_ms is None:
             return super().xCurrentTimeInt64()
         return UNIX_EPOCH_JULIAN_MS + self.now_ms
 
-    def xCurrentTime(self) -> float:  # noqa: N802 (SQLite's name)
+    def xCurrentTime(self) -> float:
         return self.xCurrentTimeInt64() / _MS_PER_DAY

@@ -38,7 +38,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple, Self, TypeVar
 
 import apsw
 
@@ -145,7 +145,7 @@ class StateDatabase:
         self._db.close()
         self._vfs.unregister()
 
-    def __enter__(self) -> StateDatabase:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -396,8 +396,7 @@ def _bindings(params: Params) -> tuple[object, ...] | dict[str, object]:
     if isinstance(params, Mapping):
         # apsw names parameters without their prefix character (:x, @x, $x -> x).
         return {
-            (key[1:] if key[:1] in (":", "@", "$") else key): value
-            for key, value in params.items()
+            (key[1:] if key[:1] in (":", "@", "$") else key): value for key, value in params.items()
         }
     return tuple(params)
 
@@ -414,9 +413,7 @@ def _code_name(exc: BaseException) -> str:
     for code in (getattr(exc, "extendedresult", None), getattr(exc, "result", None)):
         if code is None:
             continue
-        name = apsw.mapping_extended_result_codes.get(code) or apsw.mapping_result_codes.get(
-            code
-        )
+        name = apsw.mapping_extended_result_codes.get(code) or apsw.mapping_result_codes.get(code)
         if name:
             return str(name)
     return type(exc).__name__

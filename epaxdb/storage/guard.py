@@ -141,6 +141,8 @@ class StatementGuard:
             if name in _ALLOWED_PRAGMAS:
                 return None
             return f"PRAGMA {name} is not allowed (cluster settings are fixed)"
+        if action == apsw.SQLITE_CREATE_VTABLE and (arg2 or "").lower() in _PHYSICAL_TABLES:
+            return f"virtual tables using {arg2} expose the physical file layout"
         if action == apsw.SQLITE_FUNCTION and (arg2 or "").lower() in _DENIED_FUNCTIONS:
             return f"{arg2}() depends on the connection or the file layout"
         table = arg1 if action in _TABLE_FIRST else arg2 if action in _TABLE_SECOND else None

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import msgpack
 
-SqlValue = Union[None, int, float, str, bytes]
+SqlValue = None | int | float | str | bytes
 # Positional parameters (for `?`, `?NNN`) or named ones (for `:x`, `@x`, `$x`; the key
 # may be given with or without its prefix character).
-Params = Union[Sequence[SqlValue], Mapping[str, SqlValue]]
+Params = Sequence[SqlValue] | Mapping[str, SqlValue]
 Statement = tuple[str, Params]
 # The runtime's opaque record of "this instance/batch position was executed".
-Marker = Union[bytes, str]
+Marker = bytes | str
 
 # Error codes that are not SQLite result-code names.
 SCHEMA_CHANGED = "schema_changed"
@@ -45,17 +45,17 @@ class TransactionSpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.request_id, str) or not self.request_id:
-            raise ValueError("request_id must be a non-empty str")
+            raise TypeError("request_id must be a non-empty str")
         if not isinstance(self.executed_marker, (bytes, str)):
-            raise ValueError("executed_marker must be bytes or str")
+            raise TypeError("executed_marker must be bytes or str")
         for name in ("timestamp_ms", "seed"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
-                raise ValueError(f"{name} must be an int")
+                raise TypeError(f"{name} must be an int")
         statements = tuple((sql, params) for sql, params in self.statements)
         for sql, _params in statements:
             if not isinstance(sql, str):
-                raise ValueError("each statement's SQL must be a str")
+                raise TypeError("each statement's SQL must be a str")
         object.__setattr__(self, "statements", statements)
 
 
@@ -80,7 +80,7 @@ class WriteResult:
     last_insert_rowid: int
 
 
-StatementResult = Union[RowsResult, WriteResult]
+StatementResult = RowsResult | WriteResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +130,7 @@ class TransactionResult:
     def from_wire(request_id: str, data: Mapping[str, Any]) -> TransactionResult:
         if "error" in data:
             e = data["error"]
-            error = TransactionError(
-                e["code"], e["message"], e["statement_index"], e["retryable"]
-            )
+            error = TransactionError(e["code"], e["message"], e["statement_index"], e["retryable"])
             return TransactionResult(request_id, (), error)
         return TransactionResult(
             request_id, tuple(_statement_from_wire(s) for s in data["results"])

@@ -17,6 +17,7 @@ implementation in any language reproduces it.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 
 import apsw
@@ -30,7 +31,7 @@ _NUMERIC_PREFIX = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 class SeededRandom:
     """A deterministic byte stream; one `draw` per SQL function call."""
 
-    __slots__ = ("_key", "_counter")
+    __slots__ = ("_counter", "_key")
 
     def __init__(self, seed: int) -> None:
         self._key = hashlib.blake2b(
@@ -67,8 +68,7 @@ class RandomFunctions:
 
     def _randomblob(self, size: object) -> bytes:
         n = _as_sqlite_integer(size)
-        if n < 1:
-            n = 1  # SQLite's own rule for randomblob()
+        n = max(n, 1)  # SQLite's own rule for randomblob()
         if n > self._db.limit(apsw.SQLITE_LIMIT_LENGTH, -1):
             raise apsw.TooBigError("string or blob too big")
         return self.stream.draw(n)
@@ -95,7 +95,7 @@ def _as_sqlite_integer(value: object) -> int:
 
 
 def _clamp(value: float) -> int:
-    if value != value:  # NaN
+    if math.isnan(value):
         return 0
     if value >= 2.0**63:
         return _INT64_MAX

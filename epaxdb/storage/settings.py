@@ -15,11 +15,15 @@ randomblob() are; the built-ins are).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import apsw
 
 from epaxdb.errors import ConfigError
+
+# Bump whenever the bookkeeping tables or the state-hash definition change: replicas of
+# different formats would disagree on schema versions and hashes.
+STORAGE_FORMAT = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,14 @@ class ClusterSqlSettings:
     # SQLite's legacy misfeature: "abc" is a string literal if no column is called abc.
     # Off, so a typo is an error instead of a silently different query.
     double_quoted_strings: bool = False
+
+    def as_pairs(self) -> tuple[tuple[str, str], ...]:
+        """Sorted (name, value) strings for the join handshake: everything about the
+        state engine that must be equal between replicas, including the format of its
+        bookkeeping tables (their DDL shows in `PRAGMA schema_version`)."""
+        pairs = {name: "on" if on else "off" for name, on in asdict(self).items()}
+        pairs["storage_format"] = str(STORAGE_FORMAT)
+        return tuple(sorted(pairs.items()))
 
 
 def apply_settings(db: apsw.Connection, settings: ClusterSqlSettings) -> None:

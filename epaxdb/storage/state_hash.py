@@ -68,9 +68,7 @@ def _tables(db: apsw.Connection) -> list[tuple[str, bool]]:
         "SELECT name, wr FROM pragma_table_list WHERE schema = 'main' "
         "AND type IN ('table', 'shadow') AND name <> 'sqlite_schema'"
     ).fetchall()
-    return sorted(
-        (name, bool(wr)) for name, wr in rows if name.lower() not in INTERNAL_TABLES
-    )
+    return sorted((name, bool(wr)) for name, wr in rows if name.lower() not in INTERNAL_TABLES)
 
 
 def _rows_query(db: apsw.Connection, table: str, without_rowid: bool) -> str:

@@ -30,7 +30,9 @@ from epaxdb.storage.errors import TimeZoneNotPinned
 log = logging.getLogger(__name__)
 
 _PROBES = tuple(
-    f"{year}-{month}-01 12:00:00" for year in (1970, 1990, 2010, 2024, 2037) for month in ("01", "07")
+    f"{year}-{month}-01 12:00:00"
+    for year in (1970, 1990, 2010, 2024, 2037)
+    for month in ("01", "07")
 )
 
 

@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-from epaxdb.storage import Params, StateDatabase, TransactionResult, TransactionSpec
+from epaxdb.storage import Params, RowsResult, StateDatabase, TransactionResult, TransactionSpec
 
 # 2001-09-09 01:46:40.123 UTC: far from the real clock, so a test that passes cannot be
 # reading the wall clock by accident.
@@ -47,3 +47,10 @@ def ok(db: StateDatabase, *statements: str | tuple[str, Params], **kw: Any) -> T
 
 def rows(db: StateDatabase, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     return list(db.query_local(sql, params).rows)
+
+
+def rows_of(result: TransactionResult, index: int = 0) -> tuple[tuple[Any, ...], ...]:
+    """The rows statement `index` of a successful transaction returned."""
+    statement = result.statements[index]
+    assert isinstance(statement, RowsResult), statement
+    return statement.rows

@@ -14,13 +14,19 @@ from tests.storage.helpers import SEED, T0_MS, ok
 SCHEMA = (
     "CREATE TABLE vals(k TEXT PRIMARY KEY, v)",
     "CREATE TABLE r(id INTEGER PRIMARY KEY, r INTEGER)",
-    "CREATE TABLE d(id INTEGER PRIMARY KEY, note TEXT, a DEFAULT CURRENT_TIMESTAMP,"
-    " b DEFAULT (datetime('now')), c DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')))",
+    (
+        "CREATE TABLE d(id INTEGER PRIMARY KEY, note TEXT, a DEFAULT CURRENT_TIMESTAMP,"
+        " b DEFAULT (datetime('now')), c DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')))"
+    ),
     "CREATE TABLE log(id INTEGER PRIMARY KEY, r INTEGER, ts TEXT)",
-    "CREATE TRIGGER d_log AFTER INSERT ON d BEGIN"
-    " INSERT INTO log(r, ts) VALUES (random(), strftime('%Y-%m-%d %H:%M:%f', 'now')); END",
-    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20)"
-    " INSERT INTO r(id) SELECT i FROM n",
+    (
+        "CREATE TRIGGER d_log AFTER INSERT ON d BEGIN"
+        " INSERT INTO log(r, ts) VALUES (random(), strftime('%Y-%m-%d %H:%M:%f', 'now')); END"
+    ),
+    (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20)"
+        " INSERT INTO r(id) SELECT i FROM n"
+    ),
 )
 
 
