@@ -112,10 +112,15 @@ def _enc_batch(batch: Batch | None) -> list[Any] | None:
 def _enc_deps(deps: Deps | None) -> tuple[Any, ...] | None:
     if deps is None:
         return None
-    return (sorted([(i.owner, i.slot) for i in deps.ids]), deps.floor)
+    return (sorted(deps.ids), deps.floor)  # ids are tuples: msgpack arrays as they are
 
 
 # --- field decoders -----------------------------------------------------------------
+
+
+# Ids and ballots are named tuples: build them straight from the decoded pair.
+_new_id = InstanceId._make
+_new_ballot = Ballot._make
 
 
 def _dec_nat(x: Any) -> int:
@@ -130,7 +135,7 @@ def _dec_id(x: Any) -> InstanceId:
     owner, slot = x
     if type(owner) is not int or type(slot) is not int or owner < 0 or slot < 0:
         raise _Malformed(f"expected an instance id, got {x!r}")
-    return InstanceId(owner, slot)
+    return _new_id(x)
 
 
 def _dec_ballot(x: Any) -> Ballot:
@@ -139,7 +144,7 @@ def _dec_ballot(x: Any) -> Ballot:
     round_, replica = x
     if type(round_) is not int or type(replica) is not int or round_ < 0 or replica < 0:
         raise _Malformed(f"expected a ballot, got {x!r}")
-    return Ballot(round_, replica)
+    return _new_ballot(x)
 
 
 _PHASES = {int(p): p for p in Phase}
@@ -227,7 +232,7 @@ Fields = tuple[Any, ...]
 
 
 def _id(i: InstanceId) -> tuple[int, int]:
-    return (i.owner, i.slot)
+    return (i.owner, i.slot)  # a plain pair, whatever class the id is
 
 
 def _bal(b: Ballot) -> tuple[int, int]:

@@ -31,7 +31,7 @@ seed, the replay command and the trace.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from epaxdb.command import Batch, Command, Footprint
@@ -158,8 +158,8 @@ class Checkers:
             raise CheckFailed(
                 "agreement",
                 f"{record.instance_id} committed at r{replica} as "
-                f"{_value((record.batch or (), record.deps))} "
-                f"but chosen earlier as {_value(first)}",
+                f"{describe_value((record.batch or (), record.deps))} "
+                f"but chosen earlier as {describe_value(first)}",
             )
 
     def _check_proposed(self, command: Command, where: str) -> None:
@@ -178,8 +178,8 @@ class Checkers:
         if chosen[0] != batch:
             raise CheckFailed(
                 "agreement",
-                f"r{replica} executed {instance_id} as {_batch(batch)}, "
-                f"chosen as {_batch(chosen[0])}",
+                f"r{replica} executed {instance_id} as {describe_batch(batch)}, "
+                f"chosen as {describe_batch(chosen[0])}",
             )
 
     def after_effect(self, replica: ReplicaId, kv: KvState, command: Command) -> None:
@@ -240,13 +240,24 @@ class Checkers:
                 gaps.append(f"r{replica} did not apply requests {', '.join(absent[:limit])}")
         return gaps
 
-    def check_liveness(self, live: Mapping[ReplicaId, KvState], required: Iterable[str],
-                       budget_ms: float) -> None:  # fmt: skip
+    def check_liveness(
+        self,
+        live: Mapping[ReplicaId, KvState],
+        required: Iterable[str],
+        budget_ms: float,
+        explain: Callable[[InstanceId], str] | None = None,
+    ) -> None:
         gaps = self.liveness_gaps(live, required)
-        if gaps:
-            raise CheckFailed(
-                "liveness", f"not done {budget_ms:.0f} ms after faults stopped: " + "; ".join(gaps)
-            )
+        if not gaps:
+            return
+        detail = f"not done {budget_ms:.0f} ms after faults stopped: " + "; ".join(gaps)
+        if explain is not None:
+            stuck = [
+                i for i, (batch, _) in sorted(self.chosen.items())
+                if batch and any(i not in kv.executed for kv in live.values())
+            ]  # fmt: skip
+            detail += "".join(f"\n  {explain(i)}" for i in stuck[:3])
+        raise CheckFailed("liveness", detail)
 
     def check_states(self, live: Mapping[ReplicaId, KvState]) -> None:
         if not live:
@@ -272,11 +283,11 @@ class Checkers:
                 )
 
 
-def _batch(batch: Batch) -> str:
+def describe_batch(batch: Batch) -> str:
     return "NOP" if not batch else "[" + ",".join(c.request_id for c in batch) + "]"
 
 
-def _value(value: tuple[Batch, Deps]) -> str:
+def describe_value(value: tuple[Batch, Deps]) -> str:
     batch, deps = value
     ids = ",".join(str(i) for i in sorted(deps.ids))
-    return f"({_batch(batch)}, deps={{{ids}}} floor={list(deps.floor)})"
+    return f"({describe_batch(batch)}, deps={{{ids}}} floor={list(deps.floor)})"

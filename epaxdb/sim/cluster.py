@@ -28,7 +28,7 @@ from epaxdb import wire
 from epaxdb.command import Command
 from epaxdb.config import ClusterConfig
 from epaxdb.ids import ReplicaId
-from epaxdb.messages import Message
+from epaxdb.messages import Gossip, Message
 from epaxdb.records import Execution, Outgoing, Ready
 from epaxdb.replica import Replica
 from epaxdb.sim.checkers import CheckFailed, Checkers
@@ -77,7 +77,7 @@ class SimCluster:
         self._sync_needed = sync_needed
         self.nodes = [Node(r, rng, Disk(), KvState()) for r, rng in enumerate(rngs)]
         self.core_stats: Counter[str] = Counter()
-        self.messages_sent = 0
+        self.messages_sent: Counter[str] = Counter()  # by message type
         for node in self.nodes:
             self._boot(node)
 
@@ -109,7 +109,8 @@ class SimCluster:
         node = self.nodes[to]
         if node.replica is None:
             return
-        self.trace.add(self._now(), f"r{sender}>r{to}", "deliver", message)
+        if type(message) is not Gossip:  # periodic, and it would flood the trace
+            self.trace.add(self._now(), f"r{sender}>r{to}", "deliver", message)
         self._call(node, node.replica.receive, sender, message)
 
     def tick(self, replica_id: ReplicaId) -> None:
@@ -120,7 +121,8 @@ class SimCluster:
     def complete_sync(self, replica_id: ReplicaId) -> None:
         node = self.nodes[replica_id]
         released = node.disk.complete_sync()
-        self.trace.add(self._now(), f"r{replica_id}", "fsync", f"{len(released)} ready")
+        durable = [record for records, _ in released for record in records]
+        self.trace.add(self._now(), f"r{replica_id}", "durable", durable)
         for records, effects in released:
             if records:
                 self.checkers.on_durable(replica_id, records)
@@ -196,7 +198,7 @@ class SimCluster:
                 copy = decoded.get(id(message))
                 if copy is None:
                     copy = decoded[id(message)] = wire.decode_message(wire.encode_message(message))
-                self.messages_sent += 1
+                self.messages_sent[type(message).__name__] += 1
                 self._send(sender, outgoing.to, copy)
         if executions:
             self._apply(node, executions)

@@ -31,16 +31,16 @@ from dataclasses import dataclass
 from epaxdb.command import Command
 from epaxdb.config import ClusterConfig
 from epaxdb.errors import EpaxdbError
-from epaxdb.ids import ReplicaId
+from epaxdb.ids import InstanceId, ReplicaId
 from epaxdb.messages import Message
-from epaxdb.sim.checkers import CheckFailed, Checkers
+from epaxdb.sim.checkers import CheckFailed, Checkers, describe_value
 from epaxdb.sim.clients import Clients, Request
 from epaxdb.sim.cluster import SimCluster
 from epaxdb.sim.events import EventQueue
 from epaxdb.sim.faults import FaultPlan, draw_plan
 from epaxdb.sim.network import Network
 from epaxdb.sim.streams import Streams
-from epaxdb.sim.trace import Trace
+from epaxdb.sim.trace import Trace, describe
 from epaxdb.sim.workload import Workload, WorkloadSpec
 
 DEFAULT_COMMANDS = 100
@@ -82,7 +82,7 @@ class SeedResult:
     slow_commits: int
     recoveries: int
     nops: int
-    messages: int
+    messages: dict[str, int]  # sent, by message type
     crashes: int
     partitions: int
     virtual_ms: float
@@ -177,9 +177,28 @@ class Simulation:
     def _run_to_end(self) -> SeedResult:
         self.queue.run_until(math.inf, stop=lambda: self._done)
         live = {node.replica_id: node.kv for node in self.cluster.nodes if node.replica is not None}
-        self.checkers.check_liveness(live, self.clients.required(), self.settings.liveness_budget_ms)
+        self.checkers.check_liveness(
+            live, self.clients.required(), self.settings.liveness_budget_ms, self._explain
+        )
         self.checkers.check_states(live)
         return self._result()
+
+    def _explain(self, instance_id: InstanceId) -> str:
+        """Where each live replica stands on an instance (for liveness failures)."""
+        states = []
+        for node in self.cluster.nodes:
+            if node.replica is None:
+                states.append(f"r{node.replica_id}: down")
+                continue
+            record = node.replica.record_of(instance_id)
+            executed = instance_id in node.kv.executed
+            states.append(
+                f"r{node.replica_id}: "
+                + ("executed" if executed else "unknown" if record is None else describe(record))
+            )
+        return f"{instance_id} chosen as {describe_value(self.checkers.chosen[instance_id])}; " + (
+            "; ".join(states)
+        )
 
     def _guarded(self, body: Callable[[], SeedResult]) -> SeedResult:
         try:
@@ -219,7 +238,7 @@ class Simulation:
             slow_commits=stats["slow_commits"],
             recoveries=stats["recoveries_started"],
             nops=self.checkers.chosen_nops,
-            messages=self.cluster.messages_sent,
+            messages=dict(self.cluster.messages_sent),
             crashes=self.crashes,
             partitions=self.partitions,
             virtual_ms=self.queue.now,

@@ -11,6 +11,8 @@ from collections import deque
 from typing import Any
 
 from epaxdb.command import Command
+from epaxdb.ids import Ballot, InstanceId
+from epaxdb.records import FloorRecord, InstanceRecord
 
 
 class Trace:
@@ -33,6 +35,8 @@ def describe(value: Any) -> str:
         return value
     if isinstance(value, Command):
         return value.request_id
+    if isinstance(value, list):  # records made durable together: one compact line
+        return " ".join(_record_summary(v) for v in value)
     if isinstance(value, tuple):
         return " ".join(describe(v) for v in value)
     if hasattr(value, "__dataclass_fields__"):
@@ -50,7 +54,17 @@ def describe(value: Any) -> str:
     return str(value)
 
 
+def _record_summary(record: Any) -> str:
+    if isinstance(record, InstanceRecord):
+        return f"{record.instance_id}:{record.phase.name}@{record.ballot}/{record.accepted_ballot}"
+    if isinstance(record, FloorRecord):
+        return f"floor{list(record.floor)}"
+    return describe(record)
+
+
 def _plain(value: Any) -> str:
+    if isinstance(value, (InstanceId, Ballot)):
+        return str(value)
     if hasattr(value, "name") and hasattr(value, "value"):  # an enum
         return str(value.name)
     if isinstance(value, tuple):
