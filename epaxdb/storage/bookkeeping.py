@@ -81,6 +81,5 @@ INTERNAL_STATEMENTS = frozenset(
 
 
 def create_tables(db: apsw.Connection) -> None:
-    with db:
-        for sql in CREATE_TABLES:
-            db.execute(sql)
+    for sql in (BEGIN_WRITE, *CREATE_TABLES, COMMIT):
+        db.execute(sql)

@@ -123,10 +123,10 @@ class StateDatabase:
             raise SqliteFailure(_code_name(exc), str(exc)) from exc
         try:
             if filename != ":memory:":
-                (mode,) = db.execute("PRAGMA journal_mode = WAL").fetchone()
+                (mode,) = db.execute("PRAGMA journal_mode = WAL", can_cache=False).fetchone()
                 if str(mode).lower() != "wal":
                     raise ConfigError(f"{filename}: cannot use WAL (journal_mode={mode})")
-                db.execute("PRAGMA synchronous = FULL")
+                db.execute("PRAGMA synchronous = FULL", can_cache=False)
             apply_settings(db, settings)
             return cls(db, vfs, settings)
         except apsw.Error as exc:
@@ -181,7 +181,7 @@ class StateDatabase:
 
     def _apply(self, txn: TransactionSpec) -> TransactionResult:
         if txn.schema_version is not None:
-            (current,) = self._one(bk.SCHEMA_VERSION)
+            current = self._scalar(bk.SCHEMA_VERSION)
             if current != txn.schema_version:
                 return TransactionResult(
                     txn.request_id,
@@ -292,12 +292,12 @@ class StateDatabase:
         """Hex digest of the logical content plus the executed count (`state_hash`)."""
         self._check_usable()
         return self._in_read_transaction(
-            lambda: compute_state_hash(self._db, self._one(bk.SELECT_POSITION)[0])
+            lambda: compute_state_hash(self._db, self._scalar(bk.SELECT_POSITION))
         )
 
     def executed_count(self) -> int:
         self._check_usable()
-        return self._in_read_transaction(lambda: self._one(bk.SELECT_POSITION)[0])
+        return self._in_read_transaction(lambda: self._scalar(bk.SELECT_POSITION))
 
     def executed_markers(self) -> frozenset[Marker]:
         """Every executed marker not yet forgotten (restores the protocol's executed set)."""
@@ -327,7 +327,7 @@ class StateDatabase:
 
     def schema_version(self) -> int:
         self._check_usable()
-        return self._in_read_transaction(lambda: self._one(bk.SCHEMA_VERSION)[0])
+        return self._in_read_transaction(lambda: self._scalar(bk.SCHEMA_VERSION))
 
     def sqlite_version(self) -> str:
         return sqlite_version()
@@ -374,6 +374,13 @@ class StateDatabase:
     def _one(self, sql: str, bindings: tuple[object, ...] = ()) -> tuple[object, ...] | None:
         rows = self._internal.execute(sql, bindings).fetchall()
         return rows[0] if rows else None
+
+    def _scalar(self, sql: str) -> int:
+        rows = self._internal.execute(sql).fetchall()
+        value = rows[0][0] if rows else None
+        if not isinstance(value, int):
+            raise InvariantViolation(f"{sql!r} returned {value!r}, not an integer")
+        return value
 
     def _rollback_quietly(self) -> None:
         if self._db.get_autocommit():

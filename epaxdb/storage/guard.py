@@ -17,7 +17,9 @@ installs three per-connection hooks and switches behaviour with `mode`:
 Prepared statements are cached by SQL text, and SQLite runs the authorizer only when it
 prepares. A client statement whose text equals one of the engine's internal statements
 would reuse the internally prepared (unchecked) statement, so the exec tracer — called
-before every execution, cached or not — refuses those texts outright. The tracer also
+before every execution, cached or not — refuses those texts outright; the engine's other
+statements (settings at open, state-hash queries) are never cached. Either way, whether
+a client statement is allowed never depends on the cache's history. The tracer also
 enforces one statement per entry (a second statement in the same SQL string is
 refused before it runs) and read-only-ness for local reads (`sqlite3_stmt_readonly`).
 

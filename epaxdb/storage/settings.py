@@ -45,7 +45,10 @@ class ClusterSqlSettings:
 
 
 def apply_settings(db: apsw.Connection, settings: ClusterSqlSettings) -> None:
-    """Apply the cluster settings to a connection (outside any transaction)."""
+    """Apply the cluster settings to a connection (outside any transaction).
+
+    Nothing here enters the statement cache: a cached statement is not authorized again,
+    so a client sending the same text later must meet the guard like any other."""
     pragmas = {
         "foreign_keys": settings.foreign_keys,
         "recursive_triggers": settings.recursive_triggers,
@@ -55,13 +58,13 @@ def apply_settings(db: apsw.Connection, settings: ClusterSqlSettings) -> None:
         "trusted_schema": False,
     }
     for name, on in pragmas.items():
-        db.execute(f"PRAGMA {name} = {'ON' if on else 'OFF'}")
+        db.execute(f"PRAGMA {name} = {'ON' if on else 'OFF'}", can_cache=False)
     dqs = 1 if settings.double_quoted_strings else 0
     db.config(apsw.SQLITE_DBCONFIG_DQS_DML, dqs)
     db.config(apsw.SQLITE_DBCONFIG_DQS_DDL, dqs)
     # foreign_keys and friends silently do nothing inside a transaction, and
     # case_sensitive_like cannot be read back, so check what can be checked.
     for name in ("foreign_keys", "recursive_triggers", "trusted_schema"):
-        (value,) = db.execute(f"PRAGMA {name}").fetchone()
+        (value,) = db.execute(f"PRAGMA {name}", can_cache=False).fetchone()
         if bool(value) != pragmas[name]:
             raise ConfigError(f"PRAGMA {name} did not take effect on the state database")

@@ -47,13 +47,14 @@ def compute_state_hash(db: apsw.Connection, executed_count: int) -> str:
     feed = _Feeder(digest)
     feed.values((_FORMAT, executed_count))
     for pragma in ("user_version", "application_id"):
-        feed.values(db.execute(f"PRAGMA {pragma}").fetchone())
+        feed.values(db.execute(f"PRAGMA {pragma}", can_cache=False).fetchone())
     schema = sorted(db.execute(USER_SCHEMA).fetchall(), key=lambda row: (row[0], row[1]))
     feed.values((b"schema", len(schema)))
     for row in schema:
         feed.values(row)
     for name, without_rowid in _tables(db):
-        rows = db.execute(_rows_query(db, name, without_rowid))
+        # Not cached: these texts are the engine's, not worth a client's cache slot.
+        rows = db.execute(_rows_query(db, name, without_rowid), can_cache=False)
         feed.values((b"table", name))
         count = 0
         for row in rows:

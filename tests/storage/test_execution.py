@@ -304,6 +304,7 @@ def test_forgotten_markers_and_requests_are_gone_and_the_hash_is_unchanged(
         "ATTACH ':memory:' AS other",
         "CREATE TEMP TABLE scratch(x)",
         "PRAGMA foreign_keys = OFF",
+        "PRAGMA foreign_keys = ON",
         "PRAGMA recursive_triggers = OFF",
         "SELECT total_changes()",
         "SELECT * FROM _epaxdb_applied",
