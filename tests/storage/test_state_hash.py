@@ -7,6 +7,8 @@ from pathlib import Path
 
 import apsw
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from epaxdb.storage import StateDatabase
 from tests.storage.helpers import ok, txn
@@ -112,3 +114,38 @@ def test_the_hash_is_stable_across_reopening(tmp_path: Path) -> None:
         before = db.state_hash()
     with StateDatabase.open(tmp_path / "x.db") as db:
         assert db.state_hash() == before
+
+
+@settings(max_examples=25)
+@given(order=st.permutations(range(4)), seeds=st.lists(st.integers(), min_size=4, max_size=4))
+def test_any_order_of_non_interfering_transactions_gives_the_same_hash(
+    order: list[int], seeds: list[int]
+) -> None:
+    # Transaction i touches only table t{i}: AUTOINCREMENT (sqlite_sequence), implicit
+    # rowids, random values and the clock, so any execution order is a legal one.
+    specs = [
+        txn(
+            f"INSERT INTO t{i}(v, at) SELECT randomblob(8), CURRENT_TIMESTAMP FROM t{i}_src",
+            f"UPDATE t{i} SET v = random() WHERE id % 2 = 0",
+            seed=seeds[i],
+            timestamp_ms=1_000 * i,
+        )
+        for i in range(4)
+    ]
+    schema = [
+        statement
+        for i in range(4)
+        for statement in (
+            f"CREATE TABLE t{i}(id INTEGER PRIMARY KEY AUTOINCREMENT, v, at)",
+            f"CREATE TABLE t{i}_src(x)",
+            f"INSERT INTO t{i}_src VALUES (1), (2), (3)",
+        )
+    ]
+    hashes = []
+    for sequence in (range(4), order):
+        with StateDatabase.open(":memory:") as db:
+            ok(db, *schema)
+            for i in sequence:
+                assert db.execute_transaction(specs[i]).ok
+            hashes.append(db.state_hash())
+    assert hashes[0] == hashes[1]
