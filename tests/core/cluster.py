@@ -1,18 +1,31 @@
 """A scripted cluster of cores for scenario tests: every message waits in `pending`
 until the test delivers, drops or duplicates it; durability is exact (a crash keeps
-only records from Readies whose messages were released)."""
+only records from Readies whose messages were released).
+
+Invariants are checked as events happen, not only at the end: every Ready is
+inspected when it is carried out, so a scenario fails at the first event that breaks
+Agreement (two committed values for one instance), Visibility (two committed,
+conflicting, non-NOP instances neither of which depends on the other), execution
+consistency (two interfering instances applied in different orders on two replicas)
+or integrity (an instance applied twice by one replica)."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from epaxdb.command import Command, conflicts
+from epaxdb.command import Batch, Command, conflicts
 from epaxdb.config import ClusterConfig
 from epaxdb.ids import InstanceId, ReplicaId
-from epaxdb.messages import Message
+from epaxdb.messages import Deps, Gossip, Message
 from epaxdb.records import FloorRecord, InstanceRecord, RestoredState
 from epaxdb.replica import Replica
+
+
+def write(name: str, *keys: str) -> Command:
+    """A command named `name` that writes the given keys of group "kv"."""
+    return Command(name, name.encode(), frozenset(), frozenset(("kv", k) for k in keys))
 
 
 @dataclass
@@ -20,6 +33,25 @@ class Envelope:
     sender: ReplicaId
     to: ReplicaId
     message: Message
+
+
+Predicate = Callable[[Envelope], bool]
+
+
+def msg(
+    message_type: type,
+    *,
+    to: ReplicaId | None = None,
+    sender: ReplicaId | None = None,
+    instance: InstanceId | None = None,
+) -> Predicate:
+    """Select pending messages by type and, optionally, recipient, sender and instance."""
+    return lambda e: (
+        isinstance(e.message, message_type)
+        and (to is None or e.to == to)
+        and (sender is None or e.sender == sender)
+        and (instance is None or getattr(e.message, "instance_id", None) == instance)
+    )
 
 
 @dataclass
@@ -35,9 +67,11 @@ class ScriptedCluster:
     executions: dict[ReplicaId, list[tuple[InstanceId, tuple[Command, ...]]]] = field(
         default_factory=dict
     )
-    chosen: dict[InstanceId, tuple[object, object]] = field(default_factory=dict)
+    chosen: dict[InstanceId, tuple[Batch, Deps]] = field(default_factory=dict)
     down: set[ReplicaId] = field(default_factory=set)
     now_ms: float = 0.0
+    # (earlier, later): interfering instances some replica applied in this order.
+    applied_before: set[tuple[InstanceId, InstanceId]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         for replica_id in range(self.config.replica_count):
@@ -61,14 +95,56 @@ class ScriptedCluster:
                 continue
             self.durable[replica_id][record.instance_id] = record
             if record.phase.name == "COMMITTED":
-                value = (record.batch, record.deps)
-                first = self.chosen.setdefault(record.instance_id, value)
-                assert first == value, f"agreement violated on {record.instance_id}"
+                assert record.batch is not None and record.deps is not None
+                self._note_commit(record.instance_id, record.batch, record.deps)
         for outgoing in ready.messages:
             self.pending.append(Envelope(replica_id, outgoing.to, outgoing.message))
         for execution in ready.executions:
+            self._note_execution(replica_id, execution.instance_id, execution.batch)
             self.executed[replica_id].append(execution.instance_id)
             self.executions[replica_id].append((execution.instance_id, execution.batch))
+
+    def _note_commit(self, instance_id: InstanceId, batch: Batch, deps: Deps) -> None:
+        first = self.chosen.get(instance_id)
+        if first is not None:
+            assert first == (batch, deps), f"agreement violated on {instance_id}"
+            return
+        self.chosen[instance_id] = (batch, deps)
+        if not batch:
+            return
+        for other, (other_batch, other_deps) in self.chosen.items():
+            if other != instance_id and other_batch and conflicts(batch, other_batch):
+                assert deps.covers(other) or other_deps.covers(instance_id), (
+                    f"visibility violated between {min(instance_id, other)} "
+                    f"and {max(instance_id, other)}"
+                )
+
+    def _note_execution(self, replica_id: ReplicaId, instance_id: InstanceId, batch: Batch) -> None:
+        assert self.chosen.get(instance_id, (None,))[0] == batch, (
+            f"{instance_id} executed with a batch that was not chosen"
+        )
+        earlier = self.executions[replica_id]
+        assert all(instance_id != done for done, _ in earlier), (
+            f"{instance_id} executed twice on replica {replica_id}"
+        )
+        for done, done_batch in earlier:
+            if conflicts(done_batch, batch):
+                assert (instance_id, done) not in self.applied_before, (
+                    f"{done} and {instance_id} executed in different orders"
+                )
+                self.applied_before.add((done, instance_id))
+
+    def recover(self, replica_id: ReplicaId, instance_id: InstanceId) -> None:
+        """Make `replica_id` start a recovery attempt of `instance_id` now."""
+        self.replicas[replica_id].recover(instance_id)
+        self.flush(replica_id)
+
+    def expire_fast_wait(self, replica_id: ReplicaId) -> None:
+        """Let an owner's short wait for a full fast quorum run out (it then takes the
+        slow path with the replies it has). The tick's gossip is discarded so that it
+        cannot reorder the scripted schedule."""
+        self.tick(self.config.fast_path_wait_ms + 1, replicas=[replica_id])
+        self.drop(msg(Gossip, sender=replica_id))
 
     def propose(self, replica_id: ReplicaId, command: Command) -> InstanceId:
         """Propose one command as its own instance and return the instance id."""
@@ -121,9 +197,14 @@ class ScriptedCluster:
             self.tick(step_ms)
         self.run()
 
-    def crash(self, replica_id: ReplicaId) -> None:
+    def crash(self, replica_id: ReplicaId, *, lose_disk: bool = False) -> None:
+        """Stop a replica; messages to it are lost. `lose_disk` models storage that
+        acknowledged writes it never kept (the B2 bug class): the restart sees nothing."""
         self.down.add(replica_id)
         self.pending = [e for e in self.pending if e.to != replica_id]
+        if lose_disk:
+            self.durable[replica_id] = {}
+            self.floors.pop(replica_id, None)
 
     def restart(self, replica_id: ReplicaId) -> None:
         self.down.discard(replica_id)
@@ -141,8 +222,12 @@ class ScriptedCluster:
     def record(self, replica_id: ReplicaId, instance_id: InstanceId) -> InstanceRecord | None:
         return self.replicas[replica_id].record_of(instance_id)
 
-    def committed_value(self, instance_id: InstanceId):
+    def committed_value(self, instance_id: InstanceId) -> tuple[Batch, Deps] | None:
         return self.chosen.get(instance_id)
+
+    def executed_requests(self, replica_id: ReplicaId) -> list[str]:
+        """The request ids replica `replica_id` applied, in order."""
+        return [c.request_id for _, batch in self.executions[replica_id] for c in batch]
 
     def check_visibility(self) -> None:
         """EPaxos* Visibility: of two committed, conflicting, non-NOP instances, one
