@@ -1,0 +1,1 @@
+"""Benchmarks behind `epaxdb bench`: each module measures one part in isolation."""
