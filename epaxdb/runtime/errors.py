@@ -31,3 +31,7 @@ class DataDirectoryInUse(EpaxdbError):
 
 class IdentityMismatch(ConfigError):
     """The data directory belongs to another cluster or replica id."""
+
+
+class InvalidRequest(EpaxdbError):
+    """A client request that is not a well-formed transaction (nothing submitted)."""

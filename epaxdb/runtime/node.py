@@ -48,7 +48,7 @@ from typing import Any, TypeVar
 
 from epaxdb.command import Command
 from epaxdb.config import ClusterConfig
-from epaxdb.errors import ConfigError, EpaxdbError
+from epaxdb.errors import ConfigError
 from epaxdb.ids import ReplicaId
 from epaxdb.messages import PROTOCOL_VERSION, Message
 from epaxdb.records import DurableRecord, Execution, FloorRecord
@@ -219,7 +219,7 @@ class Node:
         self._wake.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.transport.close()
-        self._abandon_pending(Unavailable("the replica is shutting down"))
+        self._abandon_pending("the replica shut down before the result was known")
         self._machine_thread.submit(self._machine.close).result()
         self._machine_thread.shutdown()
         self._log_thread.shutdown()
@@ -252,8 +252,9 @@ class Node:
             self.counters.pending_peak = max(self.counters.pending_peak, len(self._pending))
         waiting.waiters += 1
         try:
-            return await asyncio.wait_for(asyncio.shield(waiting.future), timeout_s)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(timeout_s):
+                return await asyncio.shield(waiting.future)
+        except TimeoutError:
             self.counters.timed_out += 1
             raise OutcomeUnknown(
                 request_id,
@@ -424,9 +425,7 @@ class Node:
             error=type(error).__name__, reason=str(error),
             action="stopped acknowledging; restart the replica to recover from its log",
         )  # fmt: skip
-        self._abandon_pending(
-            OutcomeUnknown("", f"the replica stopped after a failure: {error}")
-        )
+        self._abandon_pending(f"the replica stopped after a failure: {error}")
         if self._loop.is_running():
             self._loop.create_task(self._stop_after_failure())
 
@@ -434,12 +433,12 @@ class Node:
         if not self._stopped.is_set():
             await self.stop()
 
-    def _abandon_pending(self, error: EpaxdbError) -> None:
+    def _abandon_pending(self, reason: str) -> None:
+        """Every pending command entered (or is about to enter) the core: its outcome
+        is unknown to this replica now."""
         for request_id, waiting in list(self._pending.items()):
             if not waiting.future.done():
-                if isinstance(error, OutcomeUnknown):
-                    error = OutcomeUnknown(request_id, str(error))
-                waiting.future.set_exception(error)
+                waiting.future.set_exception(OutcomeUnknown(request_id, reason))
                 waiting.future.exception()  # retrieved: no "never retrieved" warning
         self._pending.clear()
 

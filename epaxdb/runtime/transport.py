@@ -120,6 +120,7 @@ class Transport:
         self._server: asyncio.base_events.Server | None = None
         self._connection_tasks: set[asyncio.Task[None]] = set()
         self._refusals_logged: dict[tuple[str, str], float] = {}
+        self._closing = False
         self.messages_dropped_malformed = 0
 
     async def start(self) -> None:
@@ -152,6 +153,7 @@ class Transport:
         return {replica_id: link.stats for replica_id, link in sorted(self._links.items())}
 
     async def close(self) -> None:
+        self._closing = True
         if self._server is not None:
             self._server.close()
         for link in self._links.values():
@@ -175,9 +177,12 @@ class Transport:
         self._connection_tasks.add(task)
         sender: ReplicaId | None = None
         try:
-            sender = await asyncio.wait_for(
-                self._accept_handshake(reader, writer), self.handshake_timeout_s
-            )
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+            # that races with completion, and close() relies on cancelling.
+            async with asyncio.timeout(self.handshake_timeout_s):
+                sender = await self._accept_handshake(reader, writer)
+            if self._closing:
+                return
             previous = self._inbound.get(sender)
             if previous is not None:
                 previous.close()  # the peer restarted or reconnected: keep the newest
@@ -308,6 +313,7 @@ class _Link:
 
     async def stop(self) -> None:
         self._closing = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -318,14 +324,11 @@ class _Link:
         while not self._closing:
             writer: asyncio.StreamWriter | None = None
             try:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(self.address.host, self.address.port),
-                    self.transport.handshake_timeout_s,
-                )
-                await asyncio.wait_for(
-                    self.transport.dial_handshake(self.peer, reader, writer),
-                    self.transport.handshake_timeout_s,
-                )
+                async with asyncio.timeout(self.transport.handshake_timeout_s):
+                    reader, writer = await asyncio.open_connection(
+                        self.address.host, self.address.port
+                    )
+                    await self.transport.dial_handshake(self.peer, reader, writer)
                 self.connected = was_up = True
                 self.stats.connects += 1
                 backoff_s = self._backoff_initial_s
@@ -357,7 +360,7 @@ class _Link:
         closed = asyncio.get_running_loop().create_task(reader.read(1))
         closed.add_done_callback(lambda _: self._wake.set())
         try:
-            while not closed.done():
+            while not closed.done() and not self._closing:
                 if not self._queue:
                     self._wake.clear()
                     await self._wake.wait()

@@ -1,0 +1,188 @@
+"""The SQL state machine: transactions analysed at the coordinator, executed everywhere.
+
+Theory of operation
+-------------------
+`prepare` (event loop, on the replica the client talks to) fixes everything that
+could differ between replicas before the transaction enters the protocol: the
+timestamp (this replica's clock, ms), a random seed, and the schema version the
+analysis was made under. The analysis (an injected `Analyze`, the analyzer behind
+it) turns the statements into conflict keys, or refuses them. The command's payload
+is the msgpack *transaction payload*:
+
+    [1, [[sql, params], ...], timestamp_ms, seed, schema_version]
+
+`apply` (state-machine thread, every replica) decodes each command of a committed
+batch into a `TransactionSpec` with the marker `owner.slot.index.count` and hands
+it to the storage engine, which runs it exactly once, atomically with its marker.
+If the schema changed since the analysis, the engine answers `schema_changed` (a
+retryable result, the same on every replica).
+
+The analysis reads a cached schema snapshot (catalog rows + schema version). The
+snapshot is refreshed after a batch holding a global command (DDL interferes with
+everything) and after any `schema_changed` result, so a stale cache heals itself.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from epaxdb.command import Batch, Command, ConflictKey
+from epaxdb.ids import InstanceId
+from epaxdb.runtime.errors import InvalidRequest
+from epaxdb.runtime.machine import instances_fully_executed, marker, markers_at_or_below
+from epaxdb.storage import (
+    SCHEMA_CHANGED,
+    CatalogRow,
+    StateDatabase,
+    Statement,
+    TransactionResult,
+    TransactionSpec,
+)
+
+PAYLOAD_VERSION = 1
+_SQL_VALUE_TYPES = (type(None), int, float, str, bytes, bool)
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaSnapshot:
+    version: int
+    catalog: tuple[CatalogRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictKeys:
+    reads: frozenset[ConflictKey]
+    writes: frozenset[ConflictKey]
+    is_global: bool
+
+
+# Statements + schema -> conflict keys; raises the analyzer's refusal.
+Analyze = Callable[[Sequence[Statement], SchemaSnapshot], ConflictKeys]
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionPayload:
+    statements: tuple[Statement, ...]
+    timestamp_ms: int
+    seed: int
+    schema_version: int
+
+    def encode(self) -> bytes:
+        return msgpack.packb(
+            [PAYLOAD_VERSION, [[sql, params] for sql, params in self.statements],
+             self.timestamp_ms, self.seed, self.schema_version],
+            use_bin_type=True,
+        )  # fmt: skip
+
+    @staticmethod
+    def decode(data: bytes) -> TransactionPayload:
+        version, statements, timestamp_ms, seed, schema_version = msgpack.unpackb(
+            data, raw=False, strict_map_key=False
+        )
+        if version != PAYLOAD_VERSION:
+            raise ValueError(f"transaction payload version {version}")
+        return TransactionPayload(
+            tuple((sql, params) for sql, params in statements), timestamp_ms, seed, schema_version
+        )
+
+
+def validate_statements(request: Any) -> tuple[Statement, ...]:
+    """A client's statements as (sql, params) pairs, or InvalidRequest."""
+    if not isinstance(request, (list, tuple)) or not request:
+        raise InvalidRequest("a transaction is a non-empty list of statements")
+    statements = []
+    for index, item in enumerate(request):
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
+            raise InvalidRequest(f"statement {index} is not a (sql, params) pair")
+        sql, params = item
+        if not isinstance(sql, str) or not sql.strip():
+            raise InvalidRequest(f"statement {index} has no SQL text")
+        values = params.values() if isinstance(params, dict) else params
+        if not isinstance(params, (list, tuple, dict)) or not all(
+            isinstance(v, _SQL_VALUE_TYPES) for v in values
+        ):
+            raise InvalidRequest(
+                f"statement {index}: params must be a list or an object of "
+                "null, number, string or bytes values"
+            )
+        if isinstance(params, dict) and not all(isinstance(k, str) for k in params):
+            raise InvalidRequest(f"statement {index}: parameter names must be strings")
+        statements.append((sql, params))
+    return tuple(statements)
+
+
+class SqlStateMachine:
+    def __init__(self, db: StateDatabase, analyze: Analyze) -> None:
+        self._db = db
+        self._analyze = analyze
+        self.engine_version = db.sqlite_version()
+        self.settings = db.settings.as_pairs()
+        self._markers = {m if isinstance(m, str) else m.decode() for m in db.executed_markers()}
+        self._schema = self._read_schema()
+
+    @property
+    def database(self) -> StateDatabase:
+        return self._db
+
+    def prepare(self, request: Any, request_id: str) -> Command:
+        statements = validate_statements(request)
+        schema = self._schema
+        keys = self._analyze(statements, schema)
+        payload = TransactionPayload(
+            statements,
+            timestamp_ms=time.time_ns() // 1_000_000,
+            seed=secrets.randbits(63),
+            schema_version=schema.version,
+        )
+        return Command(request_id, payload.encode(), keys.reads, keys.writes, keys.is_global)
+
+    def apply(self, instance_id: InstanceId, batch: Batch) -> list[TransactionResult]:
+        results = []
+        refresh = False
+        for index, command in enumerate(batch):
+            position = marker(instance_id, index, len(batch))
+            payload = TransactionPayload.decode(command.payload)
+            result = self._db.execute_transaction(
+                TransactionSpec(
+                    request_id=command.request_id,
+                    statements=payload.statements,
+                    timestamp_ms=payload.timestamp_ms,
+                    seed=payload.seed,
+                    executed_marker=position,
+                    schema_version=payload.schema_version,
+                )
+            )
+            self._markers.add(position)
+            results.append(result)
+            schema_changed = result.error is not None and result.error.code == SCHEMA_CHANGED
+            refresh = refresh or command.is_global or schema_changed
+        if refresh:
+            self._schema = self._read_schema()
+        return results
+
+    def executed_instances(self) -> frozenset[InstanceId]:
+        return instances_fully_executed(self._markers)
+
+    def forget(self, floor: tuple[int, ...]) -> None:
+        old = markers_at_or_below(self._markers, floor)
+        if old:
+            self._db.forget_markers(old)
+            self._markers.difference_update(old)
+
+    def state_hash(self) -> str:
+        return self._db.state_hash()
+
+    def executed_count(self) -> int:
+        return self._db.executed_count()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _read_schema(self) -> SchemaSnapshot:
+        return SchemaSnapshot(self._db.schema_version(), tuple(self._db.catalog_rows()))
