@@ -28,6 +28,11 @@ def write(name: str, *keys: str) -> Command:
     return Command(name, name.encode(), frozenset(), frozenset(("kv", k) for k in keys))
 
 
+def deps(size: int, *ids: InstanceId) -> Deps:
+    """The dependency set {ids} of a cluster of `size` replicas, with no GC floor."""
+    return Deps(frozenset(ids), (0,) * size)
+
+
 @dataclass
 class Envelope:
     sender: ReplicaId
