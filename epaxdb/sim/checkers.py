@@ -12,10 +12,12 @@ Theory of operation. The checkers keep *ghost* state that no replica could know:
   the first replica that applied both. Execution consistency: every other replica
   that applies both applies them in that order. Interference is the project's own
   relation (`Footprint.conflicts`), computed once per pair when a request is first
-  proposed, with an index by key to avoid comparing unrelated requests.
+  proposed (`InterferenceIndex` avoids comparing unrelated requests).
 - `must_precede`: for each request, the interfering requests acknowledged to their
   clients before it was first proposed. Real-time order: each of them must already
   have taken effect wherever the request takes effect.
+- Visibility (the dependency invariant EPaxos* proves): of two interfering non-NOP
+  instances chosen, one has the other in its deps (or under its deps floor).
 - Exactly-once: a replica never executes an instance twice (also across restarts),
   executes only chosen instances, and only after every dependency is executed (or is
   a NOP) by the end of the same Ready, since an SCC executes as a whole.
@@ -39,6 +41,7 @@ from epaxdb.errors import EpaxdbError
 from epaxdb.ids import InstanceId, ReplicaId
 from epaxdb.messages import Deps, Phase
 from epaxdb.records import DurableRecord, InstanceRecord
+from epaxdb.sim.interference import InterferenceIndex
 from epaxdb.sim.kv import KvState, apply_ops, decode_ops
 
 
@@ -58,13 +61,9 @@ class Checkers:
         self.acked_at: dict[str, float] = {}
         self.interfering: dict[str, list[str]] = {}
         self.must_precede: dict[str, list[str]] = {}
-        self._footprints: dict[str, Footprint] = {}
         self._pair_order: dict[tuple[str, str], str] = {}
-        # Candidate index for interference: by item key, by group, whole-group users.
-        self._by_item: dict[tuple[str, str], list[str]] = {}
-        self._by_group: dict[str, list[str]] = {}
-        self._group_wide: dict[str, list[str]] = {}
-        self._globals: list[str] = []
+        self._requests: InterferenceIndex[str] = InterferenceIndex()
+        self._instances: InterferenceIndex[InstanceId] = InterferenceIndex()
 
     # ------------------------------------------------------------------ requests
 
@@ -76,47 +75,16 @@ class Checkers:
             if known != command:
                 raise CheckFailed("workload", f"request {request_id} reused for another command")
             return
-        footprint = Footprint.of((command,))
-        interfering = [
-            other
-            for other in self._candidates(footprint)
-            if self._footprints[other].conflicts(footprint)
-        ]
+        interfering = self._requests.add(request_id, Footprint.of((command,)))
         self.commands[request_id] = command
         self.proposed_at[request_id] = now_ms
-        self._footprints[request_id] = footprint
         self.interfering[request_id] = interfering
         for other in interfering:
             self.interfering[other].append(request_id)
         self.must_precede[request_id] = [a for a in interfering if a in self.acked_at]
-        self._index(request_id, footprint)
 
     def on_ack(self, request_id: str, now_ms: float) -> None:
         self.acked_at.setdefault(request_id, now_ms)
-
-    def _candidates(self, footprint: Footprint) -> set[str]:
-        if footprint.is_global:
-            return set(self.commands)
-        found = set(self._globals)
-        for group, items in (*footprint.read_groups.items(), *footprint.write_groups.items()):
-            if None in items:
-                found.update(self._by_group.get(group, ()))
-                continue
-            found.update(self._group_wide.get(group, ()))
-            for item in items:
-                found.update(self._by_item.get((group, item), ()))  # type: ignore[arg-type]
-        return found
-
-    def _index(self, request_id: str, footprint: Footprint) -> None:
-        if footprint.is_global:
-            self._globals.append(request_id)
-        for group, items in (*footprint.read_groups.items(), *footprint.write_groups.items()):
-            self._by_group.setdefault(group, []).append(request_id)
-            if None in items:
-                self._group_wide.setdefault(group, []).append(request_id)
-            for item in items:
-                if item is not None:
-                    self._by_item.setdefault((group, item), []).append(request_id)
 
     # ------------------------------------------------------------------ agreement
 
@@ -146,11 +114,20 @@ class Checkers:
             raise CheckFailed(
                 "agreement", f"r{replica} committed {record.instance_id} without a value"
             )
-        self.chosen[record.instance_id] = (record.batch, record.deps)
-        if not record.batch:
+        instance_id, batch, deps = record.instance_id, record.batch, record.deps
+        self.chosen[instance_id] = (batch, deps)
+        if not batch:
             self.chosen_nops += 1
-        for command in record.batch:
-            self._check_proposed(command, f"committed in {record.instance_id}")
+            return
+        for command in batch:
+            self._check_proposed(command, f"committed in {instance_id}")
+        for other in self._instances.add(instance_id, Footprint.of(batch)):
+            if not (deps.covers(other) or self.chosen[other][1].covers(instance_id)):
+                raise CheckFailed(
+                    "visibility",
+                    f"interfering {other} and {instance_id} are both committed, "
+                    f"neither in the other's deps",
+                )
 
     def _agree(self, replica: ReplicaId, record: InstanceRecord,
                first: tuple[Batch, Deps]) -> None:  # fmt: skip

@@ -118,17 +118,27 @@ class SimCluster:
         if node.replica is not None:
             self._call(node, node.replica.tick, self._now())
 
-    def complete_sync(self, replica_id: ReplicaId) -> None:
+    def complete_sync(self, replica_id: ReplicaId, send_budget: int | None = None) -> bool:
+        """The running fsync of `replica_id` finished; carry out what it released.
+        With `send_budget`, the process dies right after sending that many messages:
+        the caller must then crash it. Returns whether the budget cut anything short."""
         node = self.nodes[replica_id]
         released = node.disk.complete_sync()
         durable = [record for records, _ in released for record in records]
         self.trace.add(self._now(), f"r{replica_id}", "durable", durable)
-        for records, effects in released:
-            if records:
-                self.checkers.on_durable(replica_id, records)
+        if durable:
+            self.checkers.on_durable(replica_id, durable)
+        for _, effects in released:
+            if send_budget is not None:
+                messages, _ = effects
+                if len(messages) > send_budget:
+                    self._carry_out(node, (messages[:send_budget], []))
+                    return True
+                send_budget -= len(messages)
             self._carry_out(node, effects)
         if node.disk.needs_sync:
             self._sync_needed(replica_id)
+        return False
 
     def crash(self, replica_id: ReplicaId, keep_unsynced: int = 0) -> list[str]:
         """Kill the process: volatile state and unsynced writes are lost. Returns the

@@ -274,8 +274,21 @@ class Simulation:
 
     def _sync_done(self, item: tuple[ReplicaId, int]) -> None:
         replica_id, incarnation = item
-        if self.cluster.nodes[replica_id].incarnation == incarnation:
-            self.cluster.complete_sync(replica_id)
+        if self.cluster.nodes[replica_id].incarnation != incarnation:
+            return
+        faults = self.streams.faults
+        if (
+            self.plan.sync_crash
+            and self.phase == "faults"
+            and faults.random() < self.plan.sync_crash
+            and self._may_crash()
+        ):
+            budget = faults.randint(0, self.settings.replicas - 1)
+            if self.cluster.complete_sync(replica_id, send_budget=budget):
+                self.trace.add(self.queue.now, f"r{replica_id}", "dies", f"after {budget} sends")
+                self._crash_now(replica_id)
+                return
+        self.cluster.complete_sync(replica_id)
 
     def _start_ticks(self, replica_id: ReplicaId) -> None:
         incarnation = self.cluster.nodes[replica_id].incarnation
@@ -338,10 +351,12 @@ class Simulation:
             return
         faults = self.streams.faults
         up = self.cluster.up_ids()
-        down = self.settings.replicas - len(up)
-        if up and down < self.plan.max_down:
+        if up and self._may_crash():
             self._crash_now(faults.choice(up))
         self.queue.after(faults.expovariate(self.plan.crashes_per_s / 1000), self._crash)
+
+    def _may_crash(self) -> bool:
+        return self.settings.replicas - len(self.cluster.up_ids()) < self.plan.max_down
 
     def _crash_now(self, replica_id: ReplicaId) -> None:
         faults = self.streams.faults
