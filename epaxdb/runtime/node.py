@@ -204,9 +204,13 @@ class Node:
 
     async def run(self) -> None:
         """Wait until the node stops; re-raise the failure that stopped it, if any."""
-        await self._stopped.wait()
+        await self.wait_stopped()
         if self.failure is not None:
             raise self.failure
+
+    async def wait_stopped(self) -> None:
+        """Wait until the node stops, whatever the reason (see `failure`)."""
+        await self._stopped.wait()
 
     async def stop(self) -> None:
         """Finish the current iteration (its fsync included), then close everything."""

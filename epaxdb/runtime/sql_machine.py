@@ -6,7 +6,8 @@ Theory of operation
 could differ between replicas before the transaction enters the protocol: the
 timestamp (this replica's clock, ms), a random seed, and the schema version the
 analysis was made under. The analysis (an injected `Analyze`, the analyzer behind
-it) turns the statements into conflict keys, or refuses them. The command's payload
+it) turns the statements into conflict keys and the statements as they will run,
+or refuses them. The command's payload
 is the msgpack *transaction payload*:
 
     [1, [[sql, params], ...], timestamp_ms, seed, schema_version]
@@ -56,14 +57,18 @@ class SchemaSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class ConflictKeys:
+class AnalyzedTransaction:
+    """The analysis' verdict: the statements as they will execute (the analyzer may
+    normalise parameters) and their conflict keys."""
+
+    statements: tuple[Statement, ...]
     reads: frozenset[ConflictKey]
     writes: frozenset[ConflictKey]
     is_global: bool
 
 
-# Statements + schema -> conflict keys; raises the analyzer's refusal.
-Analyze = Callable[[Sequence[Statement], SchemaSnapshot], ConflictKeys]
+# Statements + schema -> analysed transaction; raises the analyzer's refusal.
+Analyze = Callable[[Sequence[Statement], SchemaSnapshot], AnalyzedTransaction]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,14 +138,16 @@ class SqlStateMachine:
     def prepare(self, request: Any, request_id: str) -> Command:
         statements = validate_statements(request)
         schema = self._schema
-        keys = self._analyze(statements, schema)
+        analysed = self._analyze(statements, schema)
         payload = TransactionPayload(
-            statements,
+            analysed.statements,
             timestamp_ms=time.time_ns() // 1_000_000,
             seed=secrets.randbits(63),
             schema_version=schema.version,
         )
-        return Command(request_id, payload.encode(), keys.reads, keys.writes, keys.is_global)
+        return Command(
+            request_id, payload.encode(), analysed.reads, analysed.writes, analysed.is_global
+        )
 
     def apply(self, instance_id: InstanceId, batch: Batch) -> list[TransactionResult]:
         results = []

@@ -194,6 +194,10 @@ class Transport:
             if sender is not None:
                 log_event(logger, logging.INFO, "peer_inbound_closed", peer=sender,
                           reason=str(error) or type(error).__name__)  # fmt: skip
+        except asyncio.CancelledError:
+            # Only close() cancels a connection task. End it normally: asyncio's stream
+            # protocol inspects the handler task and would log a cancelled one as an error.
+            pass
         finally:
             if sender is not None and self._inbound.get(sender) is writer:
                 del self._inbound[sender]
@@ -320,7 +324,7 @@ class _Link:
 
     async def _run(self) -> None:
         backoff_s = self._backoff_initial_s
-        was_up = True  # so the first failure is logged
+        announced = False  # whether the current outage was logged
         while not self._closing:
             writer: asyncio.StreamWriter | None = None
             try:
@@ -329,13 +333,14 @@ class _Link:
                         self.address.host, self.address.port
                     )
                     await self.transport.dial_handshake(self.peer, reader, writer)
-                self.connected = was_up = True
+                self.connected = True
+                announced = False
                 self.stats.connects += 1
                 backoff_s = self._backoff_initial_s
                 log_event(logger, logging.INFO, "peer_connected", peer=self.peer,
                           address=str(self.address))  # fmt: skip
                 await self._pump(reader, writer)
-                reason = "closed by peer"
+                reason = "connection closed"
             except HandshakeRefused as error:
                 reason = f"handshake refused: {error}"
                 backoff_s = self._backoff_max_s
@@ -343,13 +348,17 @@ class _Link:
                     asyncio.TimeoutError) as error:  # fmt: skip
                 reason = str(error) or type(error).__name__
             finally:
-                self.connected = False
+                was_connected, self.connected = self.connected, False
                 if writer is not None:
                     writer.close()
-            if was_up:
+            if was_connected:
                 log_event(logger, logging.WARNING, "peer_disconnected", peer=self.peer,
                           address=str(self.address), reason=reason)  # fmt: skip
-                was_up = False
+                announced = True
+            elif not announced:
+                log_event(logger, logging.INFO, "peer_unreachable", peer=self.peer,
+                          address=str(self.address), reason=reason)  # fmt: skip
+                announced = True
             # Full jitter: replicas restarted together spread their reconnects.
             await asyncio.sleep(random.uniform(0, backoff_s))
             backoff_s = min(backoff_s * 2, self._backoff_max_s)

@@ -1,0 +1,185 @@
+"""`epaxdb serve`: run one replica (node + HTTP front end) until SIGTERM/SIGINT.
+
+    epaxdb serve --id 0 --peers 0=127.0.0.1:7000,1=127.0.0.1:7001,2=127.0.0.1:7002 \\
+                 --http 127.0.0.1:8000 --data ./r0 [--listen 0.0.0.0:7000] [--cluster-id X]
+    epaxdb serve --id 0 --cluster cluster.json --data ./r0
+
+`--peers` lists every replica, this one included; ids are 0..n-1. A cluster file is
+JSON: {"cluster_id": "...", "replicas": [{"id": 0, "address": "HOST:PORT",
+"http": "HOST:PORT"}, ...]}. The cluster secret, if any, is read from
+`--secret-file` (its bytes, stripped). Exit status: 0 after a clean shutdown, 1 if
+the replica stopped on a failure (storage, invariant), 2 for a bad configuration
+or a data directory it may not use.
+
+This module is a composition root: it wires the analyzer into the SQL state
+machine, the state machine into the node and the node into the HTTP app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from analyzer import Schema, analyze
+from epaxdb.errors import ConfigError, EpaxdbError
+from epaxdb.runtime.datadir import DataDirectory
+from epaxdb.runtime.errors import DataDirectoryInUse
+from epaxdb.runtime.events import configure_logging, log_event
+from epaxdb.runtime.node import Node, NodeSettings
+from epaxdb.runtime.sql_machine import (
+    AnalyzedTransaction,
+    SchemaSnapshot,
+    SqlStateMachine,
+)
+from epaxdb.runtime.transport import Address
+from epaxdb.storage import StateDatabase, Statement
+from server.app import make_app
+
+logger = logging.getLogger("epaxdb.serve")
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run one replica",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--id", type=int, required=True, help="this replica's id (0..n-1)")
+    parser.add_argument("--peers", metavar="ID=HOST:PORT,...",
+                        help="replica-to-replica address of every replica, this one included")
+    parser.add_argument("--cluster", metavar="FILE", type=Path,
+                        help="cluster file (JSON) instead of --peers/--cluster-id")
+    parser.add_argument("--listen", metavar="HOST:PORT",
+                        help="bind address for replicas (default: this replica's peer address)")
+    parser.add_argument("--http", metavar="HOST:PORT", help="HTTP address for clients")
+    parser.add_argument("--data", type=Path, required=True, help="data directory")
+    parser.add_argument("--cluster-id", default="epaxdb", help="cluster name (default: epaxdb)")
+    parser.add_argument("--secret-file", type=Path, help="file holding the cluster secret")
+    parser.add_argument("--log-level", default="info",
+                        choices=("debug", "info", "warning", "error"))  # fmt: skip
+    parser.set_defaults(handler=_serve)
+
+
+@dataclass(frozen=True, slots=True)
+class ServeConfig:
+    node: NodeSettings
+    http: Address
+
+
+def load_config(args: argparse.Namespace) -> ServeConfig:
+    """The node settings and HTTP address from the command line; ConfigError if bad."""
+    http_addresses: dict[int, Address] = {}
+    cluster_id = args.cluster_id
+    try:
+        if args.cluster is not None:
+            document = json.loads(args.cluster.read_text())
+            cluster_id = str(document.get("cluster_id", cluster_id))
+            peers = {}
+            for entry in document["replicas"]:
+                peers[int(entry["id"])] = Address.parse(entry["address"])
+                if "http" in entry:
+                    http_addresses[int(entry["id"])] = Address.parse(entry["http"])
+        elif args.peers:
+            peers = {}
+            for item in args.peers.split(","):
+                replica_id, _, address = item.partition("=")
+                peers[int(replica_id)] = Address.parse(address)
+        else:
+            raise ConfigError("give --peers or --cluster")
+        listen = Address.parse(args.listen) if args.listen else None
+        http = Address.parse(args.http) if args.http else http_addresses.get(args.id)
+        secret = args.secret_file.read_bytes().strip() if args.secret_file else None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ConfigError(f"bad cluster configuration: {error}") from error
+    if http is None:
+        raise ConfigError("give --http (or an http address in the cluster file)")
+    if secret == b"":
+        raise ConfigError(f"the secret file {args.secret_file} is empty")
+    settings = NodeSettings(
+        cluster_id=cluster_id, replica_id=args.id, peers=peers, data_dir=args.data,
+        listen=listen, secret=secret,
+    )  # fmt: skip
+    settings.cluster_config()  # validates ids and n now, before anything is opened
+    return ServeConfig(settings, http)
+
+
+class AnalyzerKeys:
+    """The analyzer behind the SQL state machine's `Analyze`, with its `Schema`
+    (and so its plan cache) kept for as long as the schema version does not change."""
+
+    def __init__(self) -> None:
+        self._schema: Schema | None = None
+
+    def __call__(
+        self, statements: Sequence[Statement], snapshot: SchemaSnapshot
+    ) -> AnalyzedTransaction:
+        schema = self._schema
+        if schema is None or schema.version != snapshot.version:
+            schema = self._schema = Schema.from_catalog(snapshot.catalog, version=snapshot.version)
+        analysis = analyze(list(statements), schema)
+        reads, writes, is_global = analysis.conflict_keys()
+        bound = tuple((statement.sql, statement.params) for statement in analysis.statements)
+        return AnalyzedTransaction(bound, reads, writes, is_global)
+
+
+def open_sql_machine(directory: DataDirectory) -> SqlStateMachine:
+    return SqlStateMachine(StateDatabase.open(directory.state_db_path), AnalyzerKeys())
+
+
+def _serve(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level, {"replica": args.id})
+    try:
+        config = load_config(args)
+    except ConfigError as error:
+        log_event(logger, logging.ERROR, "startup_failed", reason=str(error))
+        return EXIT_CONFIG
+    return asyncio.run(serve(config))
+
+
+async def serve(config: ServeConfig) -> int:
+    try:
+        node = Node.open(config.node, open_sql_machine)
+    except EpaxdbError as error:
+        log_event(logger, logging.ERROR, "startup_failed", reason=str(error),
+                  error=type(error).__name__)  # fmt: skip
+        refused = isinstance(error, (ConfigError, DataDirectoryInUse))
+        return EXIT_CONFIG if refused else EXIT_FAILED
+    runner = web.AppRunner(make_app(node), access_log=None)
+    try:
+        await node.start()
+        await runner.setup()
+        await web.TCPSite(runner, config.http.host, config.http.port).start()
+    except OSError as error:
+        log_event(logger, logging.ERROR, "startup_failed", reason=str(error))
+        await node.stop()
+        await runner.cleanup()
+        return EXIT_CONFIG
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop_requested.set)
+    log_event(logger, logging.INFO, "serving", http=str(config.http),
+              listen=str(node.transport.listen), data=str(config.node.data_dir))  # fmt: skip
+    node_done = asyncio.ensure_future(node.wait_stopped())
+    stop_wait = asyncio.ensure_future(stop_requested.wait())
+    await asyncio.wait({node_done, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    stop_wait.cancel()
+    # Stop the node first: waiting clients get their answer (outcome unknown) at
+    # once instead of holding the HTTP shutdown up.
+    await node.stop()
+    await runner.cleanup()
+    if node.failure is not None:
+        return EXIT_FAILED
+    return 0

@@ -1,0 +1,188 @@
+"""A cluster of real `epaxdb serve` processes on loopback, for tests and benchmarks.
+
+Each replica is a child process with its own data directory under `root` and its
+log (JSON lines) appended to `root/replica-N.log`, so a restarted replica's history
+stays in one file. Ports are ephemeral ones chosen when the cluster is created and
+kept across restarts, since peers address each other by them. Processes are
+stopped by PID only: `stop` sends SIGTERM (a clean shutdown), `kill` SIGKILL (a
+crash). `submit` is a minimal asynchronous client of `POST /v1/tx`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+
+import epaxdb
+
+_SOURCE_ROOT = Path(epaxdb.__file__).resolve().parent.parent
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalCluster:
+    def __init__(
+        self,
+        root: Path,
+        size: int,
+        *,
+        cluster_id: str = "local",
+        log_level: str = "info",
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.root = root
+        self.size = size
+        self.cluster_id = cluster_id
+        self.log_level = log_level
+        self.host = host
+        self.peer_ports = [free_port(host) for _ in range(size)]
+        self.http_ports = [free_port(host) for _ in range(size)]
+        self.processes: dict[int, subprocess.Popen[bytes]] = {}
+
+    def __enter__(self) -> LocalCluster:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for replica_id in list(self.processes):
+            self.kill(replica_id)
+
+    # ------------------------------------------------------------------ processes
+
+    def url(self, replica_id: int) -> str:
+        return f"http://{self.host}:{self.http_ports[replica_id]}"
+
+    def data_dir(self, replica_id: int) -> Path:
+        return self.root / f"replica-{replica_id}"
+
+    def log_path(self, replica_id: int) -> Path:
+        return self.root / f"replica-{replica_id}.log"
+
+    def command(self, replica_id: int) -> list[str]:
+        peers = ",".join(f"{i}={self.host}:{port}" for i, port in enumerate(self.peer_ports))
+        return [
+            sys.executable, "-m", "epaxdb", "serve", "--id", str(replica_id),
+            "--peers", peers, "--http", f"{self.host}:{self.http_ports[replica_id]}",
+            "--data", str(self.data_dir(replica_id)), "--cluster-id", self.cluster_id,
+            "--log-level", self.log_level,
+        ]  # fmt: skip
+
+    def start(self, replica_id: int) -> None:
+        if replica_id in self.processes and self.processes[replica_id].poll() is None:
+            raise RuntimeError(f"replica {replica_id} is already running")
+        self.root.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(_SOURCE_ROOT), *filter(None, [env.get("PYTHONPATH")])]
+        )
+        with open(self.log_path(replica_id), "ab") as log:
+            self.processes[replica_id] = subprocess.Popen(
+                self.command(replica_id), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                env=env,
+            )  # fmt: skip
+
+    def start_all(self) -> None:
+        for replica_id in range(self.size):
+            self.start(replica_id)
+
+    def kill(self, replica_id: int) -> None:
+        """SIGKILL, as a crash: nothing is flushed, nothing is closed."""
+        process = self.processes.pop(replica_id, None)
+        if process is not None and process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def stop(self, replica_id: int, timeout_s: float = 20.0) -> int:
+        """SIGTERM and wait for a clean exit; return the exit status."""
+        process = self.processes.pop(replica_id)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
+        try:
+            return process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
+
+    def stop_all(self) -> dict[int, int]:
+        return {replica_id: self.stop(replica_id) for replica_id in list(self.processes)}
+
+    # ------------------------------------------------------------------ observation
+
+    def status(self, replica_id: int, timeout_s: float = 5.0) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.url(replica_id)}/v1/status", timeout=timeout_s) as r:
+            return dict(json.load(r))
+
+    def wait_ready(self, replica_ids: list[int] | None = None, timeout_s: float = 30.0) -> None:
+        """Until every given replica answers its status with every peer connected."""
+        pending = list(range(self.size) if replica_ids is None else replica_ids)
+        deadline = time.monotonic() + timeout_s
+        while pending:
+            replica_id = pending[0]
+            process = self.processes.get(replica_id)
+            if process is None or process.poll() is not None:
+                raise RuntimeError(
+                    f"replica {replica_id} is not running; see {self.log_path(replica_id)}"
+                )
+            try:
+                status = self.status(replica_id, timeout_s=2.0)
+                if all(p["outbound_connected"] for p in status["peers"]
+                       if p["replica_id"] in self.processes):  # fmt: skip
+                    pending.pop(0)
+                    continue
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"replica {replica_id} not ready after {timeout_s} s")
+            time.sleep(0.05)
+
+    def state_hashes(self, replica_ids: list[int] | None = None) -> dict[int, str]:
+        ids = list(self.processes) if replica_ids is None else replica_ids
+        return {replica_id: self.status(replica_id)["state_hash"] for replica_id in ids}
+
+    def wait_converged(self, timeout_s: float = 30.0) -> str:
+        """Until every running replica reports the same state hash; return it."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            hashes = self.state_hashes()
+            if len(set(hashes.values())) == 1:
+                return next(iter(hashes.values()))
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"replicas did not converge: {hashes}")
+            time.sleep(0.1)
+
+
+async def submit(
+    session: aiohttp.ClientSession,
+    url: str,
+    statements: Sequence[tuple[str, Sequence[Any]]],
+    *,
+    request_id: str | None = None,
+    timeout_ms: int = 10_000,
+) -> tuple[int, dict[str, Any]]:
+    """POST one transaction; (HTTP status, JSON body). Connection failures raise
+    aiohttp.ClientError."""
+    body: dict[str, Any] = {
+        "statements": [{"sql": sql, "params": list(params)} for sql, params in statements],
+        "timeout_ms": timeout_ms,
+    }
+    if request_id is not None:
+        body["request_id"] = request_id
+    timeout = aiohttp.ClientTimeout(total=timeout_ms / 1000 + 5)
+    async with session.post(f"{url}/v1/tx", json=body, timeout=timeout) as response:
+        return response.status, await response.json()
