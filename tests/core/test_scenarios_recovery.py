@@ -28,6 +28,14 @@ A = write("a", "x")
 B = write("b", "x")
 NOP = ()
 
+# Remove once the core keeps the owner's D0 as an acceptor's initial deps.
+ACCEPTOR_INITIAL_DEPS_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="core bug: Replica._on_pre_accept stores the acceptor's own deps (D0 plus local "
+    "conflicts) as initial_deps instead of the owner's D0 (brief §3.2 initDep := D), so every "
+    "PREACCEPTED reply counts into R_max and may become the recovery's candidate",
+)
+
 
 def _fast_commit_then_owner_lost(
     cluster: ScriptedCluster, quorum: tuple[int, ...], deliver_commits_to: tuple[int, ...] = ()
@@ -338,3 +346,36 @@ def test_b15_a_recovered_own_command_is_not_proposed_again() -> None:
     cluster.settle(rounds=5)
     assert cluster.replicas[0].stats.commands_reproposed == 0
     assert all(cluster.executed_requests(r) == ["a"] for r in range(3))
+
+
+@ACCEPTOR_INITIAL_DEPS_BUG
+def test_recovery_counts_only_pre_accepts_that_report_the_owners_proposal() -> None:
+    """§4.1 l.57-58 (R_max = PREACCEPTED replies with dep = initDep, initDep being the
+    owner's D0), (5,2,2): p2 saw p5's b before a and pre-accepted a with {b};
+    {p1, p3, p4} fast-commit (c, ∅), p1 crashes. p5 recovers with Q = {p2, p3, p5}:
+    only p3 matches, so the candidate is (c, ∅); p2's (c, {b}) must never be
+    validated and committed."""
+    cluster = ScriptedCluster(ClusterConfig.for_size(5))
+    b = cluster.propose(4, B)
+    cluster.deliver(msg(PreAccept, to=1, instance=b))
+    cluster.drop(msg(PreAccept, instance=b))
+    a = cluster.propose(0, A)
+    for replica_id in (1, 2, 3):
+        cluster.deliver(msg(PreAccept, to=replica_id, instance=a))
+    cluster.drop(msg(PreAccept, instance=a))
+    cluster.deliver(msg(PreAcceptOk, to=0, sender=2))
+    cluster.deliver(msg(PreAcceptOk, to=0, sender=3))
+    assert cluster.committed_value(a) == ((A,), deps(5))
+    cluster.drop(msg(Commit, instance=a))
+    cluster.crash(0)
+    cluster.recover(4, a)
+    cluster.deliver(msg(Recover, to=1))
+    cluster.deliver(msg(Recover, to=2))
+    cluster.drop(msg(Recover))
+    cluster.deliver(msg(RecoverOk, to=4))
+    validations = cluster.take(msg(Validate, instance=a))
+    assert validations and all(e.message.deps == deps(5) for e in validations)
+    cluster.pending.extend(validations)
+    cluster.settle(rounds=10)
+    assert cluster.committed_value(a) == ((A,), deps(5))
+    assert cluster.committed_value(b) == ((B,), deps(5, a))
