@@ -266,7 +266,7 @@ class Replica:
         instance = self._instance(instance_id)
         footprint = Footprint.of(batch)
         deps = Deps(frozenset(self._conflicting(instance_id, footprint, self._floor)), self._floor)
-        self._pre_accept(instance, batch, deps, footprint)
+        self._pre_accept(instance, batch, deps, deps, footprint)
         self._own_batches[instance_id] = batch
         self.last_proposed = instance_id
         self.stats.instances_proposed += 1
@@ -277,11 +277,18 @@ class Replica:
         self._try_decide(instance, leading)
 
     def _pre_accept(
-        self, instance: Instance, batch: Batch, deps: Deps, footprint: Footprint
+        self,
+        instance: Instance,
+        batch: Batch,
+        deps: Deps,
+        initial_deps: Deps,
+        footprint: Footprint,
     ) -> None:
+        """l.11-18: `deps` is this replica's view; `initial_deps` the owner's D0, kept
+        apart so recovery can tell replies that added nothing (R_max) from the rest."""
         instance.set_value(batch, deps, footprint)
         instance.initial_batch = batch
-        instance.initial_deps = deps
+        instance.initial_deps = initial_deps
         instance.phase = Phase.PREACCEPTED
         self._index_value(instance)
         self._touch(instance)
@@ -328,7 +335,7 @@ class Replica:
             footprint = Footprint.of(message.batch)
             local = self._conflicting(instance_id, footprint, message.deps.floor)
             deps = Deps(message.deps.ids | local, message.deps.floor)
-            self._pre_accept(instance, message.batch, deps, footprint)
+            self._pre_accept(instance, message.batch, deps, message.deps, footprint)
             self._arm(instance, self.config.recovery_timeout_ms)
         if instance.phase is Phase.PREACCEPTED:
             assert instance.deps is not None
@@ -752,11 +759,12 @@ class Replica:
         leading = self._leading.get(instance_id)
         if leading is not None:
             if leading.fast_deadline_ms is not None and self._now_ms >= leading.fast_deadline_ms:
+                # Deciding sends the Accept (or Commit) and arms its own timer.
                 self._try_decide(instance, leading, timed_out=True)
             if instance_id in self._leading:
                 self._retransmit_pre_accept(instance, leading)
                 self._arm(instance, self.config.retransmit_ms)
-                return
+            return
         tally = self._accepts.get(instance_id)
         if tally is not None and not instance.committed:
             assert instance.batch is not None and instance.deps is not None
