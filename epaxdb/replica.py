@@ -93,8 +93,10 @@ MUTATIONS = frozenset(
     }
 )
 
-# A gossip may announce at most this many unknown slots per owner at once.
+# Catch-up from a gossip: query at most this many unknown instances at once, found by
+# scanning at most this many slots per owner above the executed prefix.
 _LEARN_BATCH_MAX = 256
+_LEARN_SCAN_MAX = 4096
 
 
 @dataclass(slots=True)
@@ -839,11 +841,19 @@ class Replica:
         for owner, highest in enumerate(message.highest_slot):
             if owner == self.replica_id:
                 continue  # our own slots are durable here before anyone hears of them
-            start = self._highest_slot[owner] + 1
-            for slot in range(start, min(highest, start + _LEARN_BATCH_MAX - 1) + 1):
-                instance = self._instance(InstanceId(owner, slot))
+            # Holes count as much as slots beyond our highest: an instance nothing
+            # depends on is learned only this way, and execution (and GC) needs all.
+            first = self._executed.prefix[owner] + 1
+            last = min(highest, first + _LEARN_SCAN_MAX - 1)
+            for slot in range(first, last + 1):
+                instance_id = InstanceId(owner, slot)
+                if instance_id in self._instances or instance_id in self._executed:
+                    continue
+                instance = self._instance(instance_id)
                 self._arm(instance, self.config.recovery_timeout_ms)
-                missing.append(instance.instance_id)
+                missing.append(instance_id)
+                if len(missing) >= _LEARN_BATCH_MAX:
+                    break
         if missing:
             self._send(sender, CommitQuery(tuple(missing)))
         self._advance_floor()
