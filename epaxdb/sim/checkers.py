@@ -17,7 +17,11 @@ Theory of operation. The checkers keep *ghost* state that no replica could know:
   clients before it was first proposed. Real-time order: each of them must already
   have taken effect wherever the request takes effect.
 - Visibility (the dependency invariant EPaxos* proves): of two interfering non-NOP
-  instances chosen, one has the other in its deps (or under its deps floor).
+  instances chosen, one has the other in its deps (or under its deps floor), unless
+  one was executed on every replica before the other was chosen. That exception is
+  garbage collection: a replica drops instances executed everywhere and no longer
+  reports them as dependencies, which is safe because every replica has executed
+  them already.
 - Exactly-once: a replica never executes an instance twice (also across restarts),
   executes only chosen instances, and only after every dependency is executed (or is
   a NOP) by the end of the same Ready, since an SCC executes as a whole.
@@ -53,9 +57,12 @@ class CheckFailed(EpaxdbError):
 
 
 class Checkers:
-    def __init__(self) -> None:
+    def __init__(self, replica_count: int) -> None:
         self.chosen: dict[InstanceId, tuple[Batch, Deps]] = {}
         self.chosen_nops = 0
+        self.replica_count = replica_count
+        self.executed_everywhere: set[InstanceId] = set()
+        self._executions: dict[InstanceId, int] = {}
         self.commands: dict[str, Command] = {}
         self.proposed_at: dict[str, float] = {}
         self.acked_at: dict[str, float] = {}
@@ -121,7 +128,10 @@ class Checkers:
             return
         for command in batch:
             self._check_proposed(command, f"committed in {instance_id}")
+        everywhere = self.executed_everywhere
         for other in self._instances.add(instance_id, Footprint.of(batch)):
+            if other in everywhere:
+                continue  # executed on every replica already: it precedes this one anyway
             if not (deps.covers(other) or self.chosen[other][1].covers(instance_id)):
                 raise CheckFailed(
                     "visibility",
@@ -183,6 +193,15 @@ class Checkers:
                     f"{self.proposed_at[request_id]:.3f} ms) before {earlier} (acknowledged at "
                     f"{self.acked_at[earlier]:.3f} ms)",
                 )
+
+    def on_executed(self, instance_id: InstanceId) -> None:
+        """One replica executed `instance_id` (its store records that durably)."""
+        count = self._executions.get(instance_id, 0) + 1
+        if count == self.replica_count:
+            del self._executions[instance_id]
+            self.executed_everywhere.add(instance_id)
+        else:
+            self._executions[instance_id] = count
 
     def after_executions(self, replica: ReplicaId, kv: KvState,
                          instance_ids: Iterable[InstanceId]) -> None:  # fmt: skip

@@ -220,6 +220,7 @@ class SimCluster:
             checkers.before_execute(replica_id, kv, execution.instance_id, execution.batch)
             for command in kv.apply(execution.instance_id, execution.batch):
                 checkers.after_effect(replica_id, kv, command)
+            checkers.on_executed(execution.instance_id)
             self.trace.add(now, f"r{replica_id}", "execute", execution)
             for request in self.clients.on_executed(replica_id, execution.batch):
                 checkers.on_ack(request.command.request_id, now)
