@@ -75,12 +75,6 @@ def test_t2_fast_tolerance_one_falls_back_to_the_slow_path_with_two_replicas_dow
     assert cluster.replicas[0].stats.fast_commits == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: Replica._on_timeout takes the slow path via _try_decide(timed_out=True), "
-    "then falls through to the Accept retransmission in the same call, so every Accept(0) "
-    "is sent twice",
-)
 def test_a_timed_out_fast_wait_sends_each_accept_once() -> None:
     """§3.3 wait policy: when the fast-path wait runs out, the owner broadcasts its
     Accept(0) once; the same timer event must not also count as a retransmission."""

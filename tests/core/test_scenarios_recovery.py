@@ -28,14 +28,6 @@ A = write("a", "x")
 B = write("b", "x")
 NOP = ()
 
-# Remove once the core keeps the owner's D0 as an acceptor's initial deps.
-ACCEPTOR_INITIAL_DEPS_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="core bug: Replica._on_pre_accept stores the acceptor's own deps (D0 plus local "
-    "conflicts) as initial_deps instead of the owner's D0 (brief §3.2 initDep := D), so every "
-    "PREACCEPTED reply counts into R_max and may become the recovery's candidate",
-)
-
 
 def _fast_commit_then_owner_lost(
     cluster: ScriptedCluster, quorum: tuple[int, ...], deliver_commits_to: tuple[int, ...] = ()
@@ -348,7 +340,6 @@ def test_b15_a_recovered_own_command_is_not_proposed_again() -> None:
     assert all(cluster.executed_requests(r) == ["a"] for r in range(3))
 
 
-@ACCEPTOR_INITIAL_DEPS_BUG
 def test_recovery_counts_only_pre_accepts_that_report_the_owners_proposal() -> None:
     """§4.1 l.57-58 (R_max = PREACCEPTED replies with dep = initDep, initDep being the
     owner's D0), (5,2,2): p2 saw p5's b before a and pre-accepted a with {b};

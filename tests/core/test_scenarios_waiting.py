@@ -22,7 +22,6 @@ from epaxdb.messages import (
     Waiting,
 )
 from tests.core.cluster import ScriptedCluster, deps, msg, write
-from tests.core.test_scenarios_recovery import ACCEPTOR_INITIAL_DEPS_BUG
 
 A = write("a", "x")
 B = write("b", "x")
@@ -177,7 +176,6 @@ def _t13_schedule(
     return cluster, a, b, waiting
 
 
-@ACCEPTOR_INITIAL_DEPS_BUG
 def test_t13_waiting_accepts_the_validated_value_not_the_local_one() -> None:
     """T13 (§4.1 note, TLA bug.bug): p5 is not in R_max (Waiting(a, 1)); after b
     commits with a in its deps, the recovery accepts the validated (c, ∅), not its
@@ -281,13 +279,16 @@ def _t10_schedule(mutations: frozenset[str]) -> tuple[ScriptedCluster, InstanceI
     return cluster, a, b
 
 
-@ACCEPTOR_INITIAL_DEPS_BUG
 def test_t10_a_waiting_message_aborts_only_above_the_threshold() -> None:
-    """T10 (§4.2 Lemma 12): Waiting(a, 1) does not abort b at p3, Waiting(b, 2) does
-    abort a at p5 (2 > 1). Then p3 sees a committed NOP -> b = (c', ∅), p2's fast
+    """T10 (§4.2 Lemma 12): Waiting(a, 1) does not abort b at p3 (nor does a duplicate),
+    Waiting(b, 2) does abort a at p5 (2 > 1), once even when duplicated. Then p3 sees a committed NOP -> b = (c', ∅), p2's fast
     commit."""
     cluster, a, b = _t10_schedule(frozenset())
     assert not has_pending(cluster, Accept, b)
+    cluster.deliver(msg(Waiting, to=2, instance=a), keep=True)  # duplicates change nothing
+    cluster.drop(msg(Waiting, to=2, instance=a))
+    assert not has_pending(cluster, Accept, b)
+    cluster.deliver(msg(Waiting, to=4, instance=b), keep=True)
     cluster.deliver(msg(Waiting, to=4, instance=b))
     assert cluster.take(msg(Accept, instance=a))[0].message.batch == NOP
     cluster.recover(4, a)  # the NOP Accept was lost: retry, now with Q = {p3, p4, p5}
@@ -296,7 +297,6 @@ def test_t10_a_waiting_message_aborts_only_above_the_threshold() -> None:
     assert cluster.committed_value(b) == ((B,), deps(5))
 
 
-@ACCEPTOR_INITIAL_DEPS_BUG
 def test_t10_mutation_waiting_threshold_at_least_breaks_agreement() -> None:
     """T10 mutation `waiting_threshold_at_least`: Waiting(a, 1) with 1 >= n-f-e makes
     p3 abort b -> NOP against p2's fast commit -> Agreement violation."""
@@ -305,7 +305,6 @@ def test_t10_mutation_waiting_threshold_at_least_breaks_agreement() -> None:
         cluster.run()
 
 
-@ACCEPTOR_INITIAL_DEPS_BUG
 def test_t11_late_reply_of_the_owner_aborts_a_waiting_recovery() -> None:
     """T11 (§4.1 l.76-79): T10 up to step 4, but p1 is only partitioned. Its late
     RecoverOk (PREACCEPTED) reaches the waiting p5 -> a = NOP. p1 ignores its own
@@ -327,7 +326,6 @@ def test_t11_late_reply_of_the_owner_aborts_a_waiting_recovery() -> None:
     assert all(sorted(cluster.executed_requests(r)) == ["a", "b"] for r in range(5))
 
 
-@ACCEPTOR_INITIAL_DEPS_BUG
 def test_t14_mutually_waiting_recoveries_resolve_after_both_owners_crash() -> None:
     """T14 (§4.3 cycle breaking): a's recovery (Q = {p2, p3, p5}) and b's recovery
     (Q = {p1, p4, p5}) both sit at |R_max| = |Q| - e with the other command's owner
