@@ -15,11 +15,12 @@ iteration, woken by an inbound message, a client proposal or the ticker (every
    each atomically with its executed marker; when a batch is applied, the futures of
    commands proposed here (matched by request id) get their results.
 
-Step 4 overlaps the next iteration's fsync, with two exceptions that keep the core's
-view of "executed" from outrunning the state database's durable one: messages wait
-for the previous executions to be applied, because a `Gossip` reports the executed
-prefix they include; and a `FloorRecord` waits too before it is written, because a
-restarted replica treats every slot at or below its durable floor as executed.
+Step 4 overlaps the next iterations, with two exceptions that keep the core's view
+of "executed" from outrunning the state database's durable one: a `Gossip` waits for
+the executions queued before it (it reports the executed prefix, from which peers
+derive the floor), and so does a `FloorRecord` before it is written (a restarted
+replica treats every slot at or below its durable floor as executed). Every other
+message leaves as soon as its records are durable.
 
 Failure: any error from the log, the state machine or the core stops the node. It
 sends nothing more, answers pending clients `OutcomeUnknown`, logs one
@@ -50,8 +51,8 @@ from epaxdb.command import Command
 from epaxdb.config import ClusterConfig
 from epaxdb.errors import ConfigError
 from epaxdb.ids import ReplicaId
-from epaxdb.messages import PROTOCOL_VERSION, Message
-from epaxdb.records import DurableRecord, Execution, FloorRecord
+from epaxdb.messages import PROTOCOL_VERSION, Gossip, Message
+from epaxdb.records import DurableRecord, Execution, FloorRecord, Outgoing
 from epaxdb.replica import Replica
 from epaxdb.runtime.datadir import DataDirectory, Identity
 from epaxdb.runtime.errors import OutcomeUnknown, Unavailable
@@ -340,9 +341,7 @@ class Node:
                             await applying
                         await self._on(self._log_thread, self._persist, ready.records)
                     if ready.messages:
-                        if applying is not None:
-                            await applying
-                        self.transport.send(ready.messages)
+                        self._send(ready.messages, applying)
                     if ready.executions:
                         applying = self._apply_later(ready.executions)
                 self._maybe_forget()
@@ -352,6 +351,20 @@ class Node:
             self._fail(error)
             if isinstance(error, asyncio.CancelledError):
                 raise
+
+    def _send(self, messages: list[Outgoing], applying: asyncio.Future[Any] | None) -> None:
+        """Send now, except gossip while executions it reports are still being applied:
+        a gossip's executed prefix must be durable, since peers derive the floor from it."""
+        if applying is None or applying.done():
+            self.transport.send(messages)
+            return
+        now = [m for m in messages if not isinstance(m.message, Gossip)]
+        later = [m for m in messages if isinstance(m.message, Gossip)]
+        self.transport.send(now)
+        if later:
+            applying.add_done_callback(
+                lambda done: self.failure is None and self.transport.send(later)
+            )
 
     async def _on(self, thread: ThreadPoolExecutor, work: Callable[..., T], *args: Any) -> T:
         return await self._loop.run_in_executor(thread, work, *args)

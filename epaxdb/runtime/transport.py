@@ -119,7 +119,7 @@ class Transport:
         self._inbound: dict[ReplicaId, asyncio.StreamWriter] = {}
         self._server: asyncio.base_events.Server | None = None
         self._connection_tasks: set[asyncio.Task[None]] = set()
-        self._refusals_logged: dict[tuple[str, str], float] = {}
+        self._refusals_logged: dict[tuple[str, str, bool], float] = {}
         self._closing = False
         self.messages_dropped_malformed = 0
 
@@ -216,10 +216,11 @@ class Transport:
         if reason is None and self._secret is not None:
             if not proof_is_valid(self._secret, ours.nonce, theirs, given_proof):
                 reason = "cluster secret does not match"
+        if reason is not None:  # logged first: the peer may be gone before the verdict
+            self._log_refusal(f"replica {theirs.replica_id}", reason, incoming=True)
         writer.write(encode_frame(encode_verdict(reason)))
         await writer.drain()
         if reason is not None:
-            self._log_refusal(f"replica {theirs.replica_id}", reason, incoming=True)
             raise HandshakeRefused(reason)
         return theirs.replica_id
 
@@ -254,8 +255,8 @@ class Transport:
         if reason is None and theirs.replica_id != peer:
             reason = f"the address of replica {peer} answers as replica {theirs.replica_id}"
         if reason is not None:
-            await writer.drain()
             self._log_refusal(f"replica {peer}", reason, incoming=False)
+            await writer.drain()
             raise HandshakeRefused(reason)
         verdict = decode_verdict(await _read_frame(reader))
         if verdict is not None:
@@ -264,7 +265,7 @@ class Transport:
 
     def _log_refusal(self, who: str, reason: str, *, incoming: bool) -> None:
         now = time.monotonic()
-        key = (who, reason)
+        key = (who, reason, incoming)
         if now - self._refusals_logged.get(key, -_REFUSAL_LOG_INTERVAL_S) < _REFUSAL_LOG_INTERVAL_S:
             return
         self._refusals_logged[key] = now

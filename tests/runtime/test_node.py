@@ -7,12 +7,18 @@ import asyncio
 import errno
 import logging
 import os
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from epaxdb.command import Batch
 from epaxdb.errors import StorageError
+from epaxdb.ids import InstanceId
+from epaxdb.messages import Gossip
+from epaxdb.records import Outgoing
 from epaxdb.runtime import log as log_module
 from epaxdb.runtime.errors import OutcomeUnknown, Unavailable
 from epaxdb.runtime.log import open_log
@@ -184,6 +190,45 @@ def test_group_commit_shares_fsyncs_between_concurrent_transactions(tmp_path: Pa
         await asyncio.gather(*(cluster.nodes[0].submit((f"k{i}", 1)) for i in range(200)))
         syncs = cluster.nodes[0]._log.stats.syncs
         assert syncs < 100, f"{syncs} fsyncs for 200 transactions"
+        await cluster.stop_all()
+
+    run(scenario)
+
+
+class GatedCounterMachine(CounterMachine):
+    """Applies only once the gate opens: an execution that is slow to become durable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def apply(self, instance_id: InstanceId, batch: Batch) -> list[Any]:
+        assert self.gate.wait(timeout=20), "gate never opened"
+        return super().apply(instance_id, batch)
+
+
+def test_gossip_and_floor_never_report_executions_not_yet_applied(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        cluster = Cluster(tmp_path, 3)
+        gated = cluster.machines[0] = GatedCounterMachine()
+        await cluster.start_all()
+        gossip_sent: list[Gossip] = []
+        transport = cluster.nodes[0].transport
+        real_send = transport.send
+
+        def spy(outgoing: list[Outgoing]) -> None:
+            gossip_sent.extend(o.message for o in outgoing if isinstance(o.message, Gossip))
+            real_send(outgoing)
+
+        transport.send = spy  # type: ignore[method-assign]
+        assert await cluster.nodes[1].submit(("k", 1)) == 1  # replicas 1 and 2 apply it
+        await asyncio.sleep(0.6)  # several gossip rounds: the floor would cover 1.1
+        assert all(g.executed_prefix[1] == 0 for g in gossip_sent)
+        assert cluster.nodes[0]._log.floor in (None, (0, 0, 0))
+        gated.gate.set()
+        await converged(cluster)
+        await asyncio.sleep(0.4)
+        assert any(g.executed_prefix[1] >= 1 for g in gossip_sent)
         await cluster.stop_all()
 
     run(scenario)
