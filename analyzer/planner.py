@@ -29,7 +29,7 @@ from sqlglot import exp
 from analyzer.errors import NonDeterministicError, NotReplicableError, UnsupportedError
 from analyzer.functions import Findings, check_functions
 from analyzer.plan import KeyTemplate, StatementPlan
-from analyzer.schema import Schema, Table, default_problem_or_notes
+from analyzer.schema import ROWID, ForeignKey, Schema, Table, default_problem_or_notes
 from analyzer.sqltext import PreparedText
 from analyzer.tokens import fold
 from analyzer.tree import (
@@ -216,7 +216,7 @@ class _Planner:
             template = self._key_template(table, _aliases(node.this), node.args.get("where"))
         whole = KeyTemplate.whole_table(table.name)
         self.reads.append(template or whole)
-        rekeys = bool(set_columns & (table.key_names | {"rowid"}))
+        rekeys = bool(set_columns & (table.key_names | {ROWID}))
         rekeys = rekeys or bool(set_columns & set(table.primary_key))
         unique = any(set_columns & u for u in table.unique_sets)
         self.writes.append(whole if template is None or rekeys or unique else template)
@@ -283,6 +283,8 @@ class _Planner:
                      rows: list[tuple[exp.Expr, ...]] | None) -> KeyTemplate | None:
         if rows is None or not table.point_insertable or self.prepared.unary_plus:
             return None
+        if len(set(columns)) != len(columns):
+            return None  # SQLite rejects it, or two names set the same rowid
         assert table.key is not None
         positions = []
         for key_column in table.key:
@@ -319,7 +321,7 @@ class _Planner:
             lhs = assignment.this
             for column in lhs.expressions if isinstance(lhs, exp.Tuple) else [lhs]:
                 updated.add(table.canonical_column(fold(column.name)))
-        if updated & (table.key_names | {"rowid"}) or any(updated & u for u in table.unique_sets):
+        if updated & (table.key_names | {ROWID}) or any(updated & u for u in table.unique_sets):
             write = None
         return write, frozenset(updated)
 
@@ -354,23 +356,30 @@ class _Planner:
                 )
 
     def _effects(self, table: Table, event: str, columns: frozenset[str] | None, *,
-                 check_parents: bool = True, seen: set | None = None) -> None:
+                 check_parents: bool = True, via: ForeignKey | None = None,
+                 seen: set | None = None) -> None:
         """Triggers and foreign-key actions of `event` on `table`; `columns` are
-        the columns an update sets (None: possibly all)."""
+        the columns an update sets (None: possibly all); `via` is the foreign key
+        whose action caused this event (its parent rows are already written)."""
         seen = set() if seen is None else seen
         seen.add((table.name, event, columns))
         self._fire_triggers(table.name, {event})
-        if check_parents and event in ("insert", "update"):
-            for fk in table.foreign_keys:
-                if columns is None or columns & set(fk.columns):
-                    self.reads.append(KeyTemplate.whole_table(fk.parent))
-        if event == "insert":
-            return
+        for fk in table.foreign_keys:
+            if fk is via:
+                continue
+            # Deleting a child row looks its parent up too (SQLite keeps a count of
+            # outstanding violations for deferred constraints).
+            if event == "delete" or (check_parents and (columns is None or columns & set(fk.columns))):
+                self.reads.append(KeyTemplate.whole_table(fk.parent))
         for fk in self.schema.children.get(table.name, ()):
             referenced = {table.canonical_column(c) for c in fk.parent_columns or table.primary_key}
             if event == "update" and columns is not None and not columns & referenced:
                 continue
+            # An insert into the parent looks for children waiting for it (deferred
+            # constraints); a delete or re-key looks for children it would orphan.
             self.reads.append(KeyTemplate.whole_table(fk.child))
+            if event == "insert":
+                continue
             action = fk.on_delete if event == "delete" else fk.on_update
             if action not in ("cascade", "set null", "set default"):
                 continue
@@ -385,7 +394,9 @@ class _Planner:
             child_event = "delete" if event == "delete" and action == "cascade" else "update"
             child_columns = None if child_event == "delete" else frozenset(fk.columns)
             if (child.name, child_event, child_columns) not in seen:
-                self._effects(child, child_event, child_columns, seen=seen)
+                # SET DEFAULT points the child at another parent row: that check stays.
+                cause = None if action == "set default" else fk
+                self._effects(child, child_event, child_columns, via=cause, seen=seen)
 
 
 def _aliases(node: exp.Table) -> frozenset[str]:

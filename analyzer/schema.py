@@ -30,6 +30,9 @@ from analyzer.tree import ROWID_NAMES, cte_names, table_refs
 from analyzer.values import UNKNOWN, Affinity, affinity_of, apply_affinity
 
 _INT64_LIMIT = float(1 << 63)
+# The name the key uses for a rowid that has no INTEGER PRIMARY KEY column. It
+# contains NUL, which no SQL text can, so no real column can be called that.
+ROWID = "\x00rowid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +81,7 @@ class ForeignKey:
 class KeyColumn:
     """One component of a table's row key, and how SQLite types its values."""
 
-    name: str  # the column, or "rowid" for a rowid table without INTEGER PRIMARY KEY
+    name: str  # the column, or ROWID for a rowid table without INTEGER PRIMARY KEY
     affinity: Affinity
     is_rowid: bool
 
@@ -118,9 +121,10 @@ class Table:
         return not self.without_rowid and not self.virtual
 
     def canonical_column(self, name: str) -> str:
-        """`name` with rowid/_rowid_/oid mapped to the column that holds the rowid."""
+        """`name` with rowid/_rowid_/oid (unless a real column has that name) mapped
+        to the column that holds the rowid, or to ROWID."""
         if name in ROWID_NAMES and name not in self.by_name and self.has_rowid:
-            return self.rowid_alias or "rowid"
+            return self.rowid_alias or ROWID
         return name
 
     def key_position(self, name: str) -> int | None:
@@ -326,7 +330,7 @@ def _key(definition, primary_key, pk_collations, rowid_alias, by_name) -> tuple[
     if not primary_key:
         if definition.without_rowid:
             return None
-        return (KeyColumn("rowid", Affinity.INTEGER, True),)
+        return (KeyColumn(ROWID, Affinity.INTEGER, True),)
     key = []
     for column_name, collation in zip(primary_key, pk_collations):
         column = by_name.get(column_name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from analyzer import Schema
+from analyzer.schema import ROWID
 from analyzer.values import Affinity
 from tests.analyzer.support import refusal_code, run, schema_from, writes
 
@@ -77,7 +78,14 @@ def test_without_rowid_table_is_keyed_by_its_primary_key_in_declared_order() -> 
 
 
 def test_table_without_primary_key_is_keyed_by_rowid() -> None:
-    assert [k.name for k in _table("CREATE TABLE t(a, b)").key] == ["rowid"]
+    assert [k.name for k in _table("CREATE TABLE t(a, b)").key] == [ROWID]
+
+
+def test_a_real_column_named_rowid_hides_the_rowid_under_that_name_only() -> None:
+    schema = schema_from("CREATE TABLE t(rowid, v)")
+    assert writes(run(schema, "UPDATE t SET v = 1 WHERE rowid = 1")) == {("t", None)}
+    assert writes(run(schema, "UPDATE t SET v = 1 WHERE oid = 1")) == {("t", (1,))}
+    assert writes(run(schema, "UPDATE t SET rowid = 1 WHERE oid = 1")) == {("t", (1,))}
 
 
 def test_non_binary_collation_on_a_key_column_disables_point_keys() -> None:
