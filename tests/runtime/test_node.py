@@ -29,14 +29,16 @@ from tests.runtime.test_transport import free_port
 
 
 class Cluster:
-    def __init__(self, root: Path, size: int) -> None:
+    def __init__(self, root: Path, size: int, compact_threshold_bytes: int = 1 << 25) -> None:
         self.root = root
+        self.compact_threshold_bytes = compact_threshold_bytes
         self.addresses = {i: Address("127.0.0.1", free_port()) for i in range(size)}
         self.machines = {i: CounterMachine() for i in range(size)}
         self.nodes: dict[int, Node] = {}
 
     def settings(self, replica_id: int) -> NodeSettings:
-        return NodeSettings("test", replica_id, self.addresses, self.root / f"r{replica_id}")
+        return NodeSettings("test", replica_id, self.addresses, self.root / f"r{replica_id}",
+                            compact_threshold_bytes=self.compact_threshold_bytes)  # fmt: skip
 
     async def start(self, replica_id: int) -> Node:
         machine = self.machines[replica_id]
@@ -229,6 +231,28 @@ def test_gossip_and_floor_never_report_executions_not_yet_applied(tmp_path: Path
         await converged(cluster)
         await asyncio.sleep(0.4)
         assert any(g.executed_prefix[1] >= 1 for g in gossip_sent)
+        await cluster.stop_all()
+
+    run(scenario)
+
+
+def test_log_compacts_and_markers_are_forgotten_as_the_floor_advances(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        cluster = Cluster(tmp_path, 3, compact_threshold_bytes=16_000)
+        await cluster.start_all()
+        for round_ in range(6):
+            await asyncio.gather(*(cluster.nodes[i % 3].submit((f"k{i % 5}", 1))
+                                   for i in range(30)))  # fmt: skip
+            await asyncio.sleep(0.25)  # gossip rounds: the floor follows execution
+        log = cluster.nodes[0]._log
+        assert log.stats.compactions >= 1
+        assert log.size_bytes < 2 * 16_000  # bounded by the threshold plus the live records
+        markers = len(cluster.machines[0].markers)
+        assert markers < 180 / 2, f"{markers} markers kept of 180 executed"
+        await cluster.nodes[0].stop()
+        restarted = await cluster.start(0)
+        assert await restarted.submit(("k0", 1)) == 37
+        await converged(cluster)
         await cluster.stop_all()
 
     run(scenario)
