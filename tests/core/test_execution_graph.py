@@ -163,7 +163,11 @@ def test_every_executor_runs_each_instance_once_in_the_prescribed_order(
 
     for position_a, a in enumerate(graph.ids):
         for b in graph.ids[position_a + 1 :]:
-            if graph.batches[a] and graph.batches[b] and conflicts(graph.batches[a], graph.batches[b]):
+            if (
+                graph.batches[a]
+                and graph.batches[b]
+                and conflicts(graph.batches[a], graph.batches[b])
+            ):
                 orders = {e.order.index(a) < e.order.index(b) for e in executors}
                 assert len(orders) == 1, f"{a} and {b} run in different orders"
 
@@ -177,8 +181,11 @@ def chain(length: int, cycle: bool) -> dict[InstanceId, Instance]:
         if cycle and slot == 1:
             previous = {InstanceId(0, length)}
         instance = instances[InstanceId(0, slot)] = Instance(InstanceId(0, slot))
-        instance.commit(instance.ballot, batch_writing(f"c{slot}", frozenset({"k"})),
-                        Deps(frozenset(previous), (0,) * OWNERS))
+        instance.commit(
+            instance.ballot,
+            batch_writing(f"c{slot}", frozenset({"k"})),
+            Deps(frozenset(previous), (0,) * OWNERS),
+        )
     return instances
 
 
@@ -206,7 +213,9 @@ def test_dependencies_below_the_floor_or_already_executed_are_not_waited_for() -
         batch_writing("a", frozenset({"k"})),
         Deps(frozenset({InstanceId(1, 1), InstanceId(2, 3)}), (0, 0, 3)),
     )
-    order, blockers = plan_execution([instance.instance_id], {instance.instance_id: instance}.get, executed)
+    order, blockers = plan_execution(
+        [instance.instance_id], {instance.instance_id: instance}.get, executed
+    )
     assert order == [instance] and not blockers
 
 

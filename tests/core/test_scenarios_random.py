@@ -86,13 +86,13 @@ class RandomSchedule:
                     break
                 envelope = cluster.pending[self.reordered_index()]
                 if rng.random() < self.loss:
-                    cluster.drop(lambda e: e is envelope)
+                    cluster.drop(lambda e, chosen=envelope: e is chosen)
                     continue
                 rare = isinstance(envelope.message, RECOVERY_MESSAGES)
                 duplicate = rng.random() < (0.5 if rare else 0.15)
                 if duplicate:
                     self.duplicated[type(envelope.message).__name__] += 1
-                cluster.deliver(lambda e: e is envelope, keep=duplicate)
+                cluster.deliver(lambda e, chosen=envelope: e is chosen, keep=duplicate)
         elif roll < 0.96:
             cluster.tick(rng.uniform(5, 80))
         elif cluster.down and (len(cluster.down) >= self.max_down or rng.random() < 0.5):
@@ -159,7 +159,15 @@ def test_t19_random_faulty_schedules_keep_every_invariant_and_finish(
     expected = {
         message_type.__name__
         for message_type in (
-            PreAccept, PreAcceptOk, Accept, AcceptOk, Commit, Recover, RecoverOk, Validate, ValidateOk
+            PreAccept,
+            PreAcceptOk,
+            Accept,
+            AcceptOk,
+            Commit,
+            Recover,
+            RecoverOk,
+            Validate,
+            ValidateOk,
         )
     }
     assert expected <= set(duplicated), f"never duplicated: {expected - set(duplicated)}"
