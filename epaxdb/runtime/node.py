@@ -43,7 +43,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -109,7 +109,7 @@ class NodeCounters:
     submitted: int = 0
     answered: int = 0
     timed_out: int = 0
-    pending_peak: int = field(default=0)
+    pending_peak: int = 0
 
 
 class Node:
@@ -298,11 +298,17 @@ class Node:
             "log_bytes": self._log.size_bytes,
             "log_syncs": self._log.stats.syncs,
             "pending": len(self._pending),
+            "messages_dropped_malformed": self.transport.messages_dropped_malformed,
             "stats": {
                 "fast_commits": self._replica.stats.fast_commits,
                 "slow_commits": self._replica.stats.slow_commits,
                 "recoveries_started": self._replica.stats.recoveries_started,
                 "commands_executed": self._replica.stats.commands_executed,
+                **asdict(self.counters),
+            },
+            "links": {
+                str(replica_id): asdict(stats)
+                for replica_id, stats in self.transport.link_stats().items()
             },
             "failure": None if self.failure is None else str(self.failure),
         }

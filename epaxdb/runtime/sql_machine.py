@@ -131,10 +131,6 @@ class SqlStateMachine:
         self._markers = {m if isinstance(m, str) else m.decode() for m in db.executed_markers()}
         self._schema = self._read_schema()
 
-    @property
-    def database(self) -> StateDatabase:
-        return self._db
-
     def prepare(self, request: Any, request_id: str) -> Command:
         statements = validate_statements(request)
         schema = self._schema
@@ -184,9 +180,6 @@ class SqlStateMachine:
 
     def state_hash(self) -> str:
         return self._db.state_hash()
-
-    def executed_count(self) -> int:
-        return self._db.executed_count()
 
     def close(self) -> None:
         self._db.close()
