@@ -272,7 +272,8 @@ def test_t16_an_accept_reaching_a_committed_replica_is_answered_with_the_commit(
     cluster.deliver(msg(RecoverOk))
     cluster.deliver(msg(Validate))
     cluster.deliver(msg(ValidateOk))
-    assert any(e.message.ballot == Ballot(1, 2) for e in cluster.take(msg(Accept, to=4)))
+    lost = cluster.take(msg(Accept, to=4))
+    assert [e.message.ballot for e in lost] == [Ballot(1, 2)]
     cluster.pending[:0] = late_commit
     cluster.deliver(msg(Commit, to=3))
     record = cluster.record(3, a)
