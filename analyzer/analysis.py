@@ -77,8 +77,10 @@ class Analysis:
 
         def keys(keys: frozenset[Key]) -> list[dict]:
             return [
-                {"table": k.table,
-                 "key": None if k.key is None else [key_value_to_json(v) for v in k.key]}
+                {
+                    "table": k.table,
+                    "key": None if k.key is None else [key_value_to_json(v) for v in k.key],
+                }
                 for k in sorted(keys, key=sort_key)
             ]
 
@@ -110,7 +112,9 @@ def plan_statement(schema: Schema, sql: str) -> StatementPlan | AnalyzerError:
 
 def _build_plan(schema: Schema, sql: str) -> StatementPlan:
     if type(sql) is not str:
-        raise SqlSyntaxError("syntax_error", f"a statement must be a string, not {type(sql).__name__}")
+        raise SqlSyntaxError(
+            "syntax_error", f"a statement must be a string, not {type(sql).__name__}"
+        )
     prepared = prepare(sql)
     verb = prepared.verb
     if verb in _REFUSED_VERBS:
@@ -126,7 +130,9 @@ def _build_plan(schema: Schema, sql: str) -> StatementPlan:
     if verb in ("SELECT", "VALUES", "INSERT", "REPLACE", "UPDATE", "DELETE"):
         return plan_dml(prepared, parse_statement(prepared), schema)
     if verb == "EXPLAIN":
-        raise UnsupportedError("unsupported_statement", "EXPLAIN output depends on the SQLite build")
+        raise UnsupportedError(
+            "unsupported_statement", "EXPLAIN output depends on the SQLite build"
+        )
     first = prepared.tokens[0]
     line, col = line_col(sql, first.start)
     raise SqlSyntaxError(

@@ -21,8 +21,19 @@ class DdlError(Exception):
 
 
 _COLUMN_CONSTRAINT_STARTS = frozenset(
-    {"CONSTRAINT", "PRIMARY", "NOT", "NULL", "UNIQUE", "CHECK", "DEFAULT", "COLLATE",
-     "REFERENCES", "GENERATED", "AS"}
+    {
+        "CONSTRAINT",
+        "PRIMARY",
+        "NOT",
+        "NULL",
+        "UNIQUE",
+        "CHECK",
+        "DEFAULT",
+        "COLLATE",
+        "REFERENCES",
+        "GENERATED",
+        "AS",
+    }
 )
 _TABLE_CONSTRAINT_STARTS = frozenset({"CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"})
 _FK_ACTIONS = {"CASCADE": "cascade", "RESTRICT": "restrict"}
@@ -534,7 +545,9 @@ def parse_create_trigger(tokens: tuple[Token, ...] | list[Token]) -> TriggerDef:
             start = j + 1
     if start >= len(tokens) or not tokens[start].is_word("END") or start != len(tokens) - 1:
         raise DdlError("trigger body must be `stmt; ... stmt; END`")
-    return TriggerDef(fold(name), qualifier, temporary, table, frozenset({event.lower()}), when, body)
+    return TriggerDef(
+        fold(name), qualifier, temporary, table, frozenset({event.lower()}), when, body
+    )
 
 
 def parse_create_view(tokens: tuple[Token, ...] | list[Token]) -> ViewDef:

@@ -11,7 +11,12 @@ ordinary statements), and virtual-table modules.
 from __future__ import annotations
 
 from analyzer import ddl
-from analyzer.errors import AnalyzerError, NonDeterministicError, NotReplicableError, UnsupportedError
+from analyzer.errors import (
+    AnalyzerError,
+    NonDeterministicError,
+    NotReplicableError,
+    UnsupportedError,
+)
 from analyzer.parsing import parse_statement
 from analyzer.plan import StatementPlan
 from analyzer.planner import plan_dml
@@ -22,8 +27,17 @@ from analyzer.tree import check_qualifier
 # Virtual-table modules whose content is replicated like any table's. Others
 # (dbstat shows page layout, which differs between replicas) are refused.
 VIRTUAL_TABLE_MODULES = frozenset(
-    {"fts3", "fts4", "fts5", "rtree", "rtree_i32", "geopoly", "fts5vocab", "fts4aux",
-     "fts3tokenize"}
+    {
+        "fts3",
+        "fts4",
+        "fts5",
+        "rtree",
+        "rtree_i32",
+        "geopoly",
+        "fts5vocab",
+        "fts4aux",
+        "fts3tokenize",
+    }
 )
 
 
@@ -82,7 +96,8 @@ def _check(prepared: PreparedText, schema: Schema) -> list[str]:
         check_qualifier(virtual.qualifier, f"table {virtual.name!r}")
         if virtual.module not in VIRTUAL_TABLE_MODULES:
             raise UnsupportedError(
-                "unsupported_statement", f"virtual table module {virtual.module!r} is not replicable"
+                "unsupported_statement",
+                f"virtual table module {virtual.module!r} is not replicable",
             )
         return []
     raise ddl.DdlError(f"unknown CREATE {kind}")
@@ -113,7 +128,7 @@ def _select_notes(text: str, schema: Schema, what: str) -> list[str]:
         raise type(error)(error.code, f"{what}: {error.reason}") from None
     if plan.needs_prior_write:
         raise NonDeterministicError(
-            "connection_state", f"{what} calls {plan.needs_prior_write}, which depends on "
-            "connection state"
+            "connection_state",
+            f"{what} calls {plan.needs_prior_write}, which depends on connection state",
         )
     return list(plan.notes)

@@ -116,15 +116,28 @@ class UnsupportedError(AnalyzerError):
 
 
 ALL_CODES: frozenset[str] = frozenset().union(
-    *(cls.codes for cls in (SqlSyntaxError, ParameterError, NonDeterministicError,
-                            NotReplicableError, UnsupportedError))
+    *(
+        cls.codes
+        for cls in (
+            SqlSyntaxError,
+            ParameterError,
+            NonDeterministicError,
+            NotReplicableError,
+            UnsupportedError,
+        )
+    )
 )
 
 
 def error_for(code: str, reason: str) -> AnalyzerError:
     """An error of the class that owns `code`."""
-    for cls in (SqlSyntaxError, ParameterError, NonDeterministicError, NotReplicableError,
-                UnsupportedError):
+    for cls in (
+        SqlSyntaxError,
+        ParameterError,
+        NonDeterministicError,
+        NotReplicableError,
+        UnsupportedError,
+    ):
         if code in cls.codes:
             return cls(code, reason)
     raise ValueError(f"unknown error code {code!r}")

@@ -26,28 +26,154 @@ from analyzer.errors import NonDeterministicError, NotReplicableError, Unsupport
 from analyzer.tokens import fold
 
 DETERMINISTIC = frozenset(
-    """
-    abs char coalesce concat concat_ws format glob hex if ifnull iif instr length like
-    likelihood likely lower ltrim max min nullif octet_length printf quote replace round
-    rtrim sign substr substring subtype trim typeof unhex unicode unistr unistr_quote
-    unlikely upper zeroblob
-    acos acosh asin asinh atan atan2 atanh ceil ceiling cos cosh degrees exp floor ln log
-    log10 log2 mod pi pow power radians sin sinh sqrt tan tanh trunc
-    json jsonb json_array jsonb_array json_array_insert jsonb_array_insert json_array_length
-    json_error_position json_extract jsonb_extract json_insert jsonb_insert json_object
-    jsonb_object json_patch jsonb_patch json_pretty json_quote json_remove jsonb_remove
-    json_replace jsonb_replace json_set jsonb_set json_type json_valid json_group_array
-    jsonb_group_array json_group_object jsonb_group_object json_each json_tree
-    avg count group_concat string_agg sum total median percentile percentile_cont
-    percentile_disc
-    row_number rank dense_rank percent_rank cume_dist ntile lag lead first_value last_value
-    nth_value
-    match bm25 highlight snippet fts5_source_id fts5_get_locale fts5_locale fts5_insttoken
-    matchinfo offsets
-    rtreedepth rtreenode geopoly_area geopoly_bbox geopoly_blob geopoly_ccw
-    geopoly_contains_point geopoly_group_bbox geopoly_json geopoly_overlap geopoly_regular
-    geopoly_svg geopoly_within geopoly_xform
-    """.split()
+    [
+        "abs",
+        "char",
+        "coalesce",
+        "concat",
+        "concat_ws",
+        "format",
+        "glob",
+        "hex",
+        "if",
+        "ifnull",
+        "iif",
+        "instr",
+        "length",
+        "like",
+        "likelihood",
+        "likely",
+        "lower",
+        "ltrim",
+        "max",
+        "min",
+        "nullif",
+        "octet_length",
+        "printf",
+        "quote",
+        "replace",
+        "round",
+        "rtrim",
+        "sign",
+        "substr",
+        "substring",
+        "subtype",
+        "trim",
+        "typeof",
+        "unhex",
+        "unicode",
+        "unistr",
+        "unistr_quote",
+        "unlikely",
+        "upper",
+        "zeroblob",
+        "acos",
+        "acosh",
+        "asin",
+        "asinh",
+        "atan",
+        "atan2",
+        "atanh",
+        "ceil",
+        "ceiling",
+        "cos",
+        "cosh",
+        "degrees",
+        "exp",
+        "floor",
+        "ln",
+        "log",
+        "log10",
+        "log2",
+        "mod",
+        "pi",
+        "pow",
+        "power",
+        "radians",
+        "sin",
+        "sinh",
+        "sqrt",
+        "tan",
+        "tanh",
+        "trunc",
+        "json",
+        "jsonb",
+        "json_array",
+        "jsonb_array",
+        "json_array_insert",
+        "jsonb_array_insert",
+        "json_array_length",
+        "json_error_position",
+        "json_extract",
+        "jsonb_extract",
+        "json_insert",
+        "jsonb_insert",
+        "json_object",
+        "jsonb_object",
+        "json_patch",
+        "jsonb_patch",
+        "json_pretty",
+        "json_quote",
+        "json_remove",
+        "jsonb_remove",
+        "json_replace",
+        "jsonb_replace",
+        "json_set",
+        "jsonb_set",
+        "json_type",
+        "json_valid",
+        "json_group_array",
+        "jsonb_group_array",
+        "json_group_object",
+        "jsonb_group_object",
+        "json_each",
+        "json_tree",
+        "avg",
+        "count",
+        "group_concat",
+        "string_agg",
+        "sum",
+        "total",
+        "median",
+        "percentile",
+        "percentile_cont",
+        "percentile_disc",
+        "row_number",
+        "rank",
+        "dense_rank",
+        "percent_rank",
+        "cume_dist",
+        "ntile",
+        "lag",
+        "lead",
+        "first_value",
+        "last_value",
+        "nth_value",
+        "match",
+        "bm25",
+        "highlight",
+        "snippet",
+        "fts5_source_id",
+        "fts5_get_locale",
+        "fts5_locale",
+        "fts5_insttoken",
+        "matchinfo",
+        "offsets",
+        "rtreedepth",
+        "rtreenode",
+        "geopoly_area",
+        "geopoly_bbox",
+        "geopoly_blob",
+        "geopoly_ccw",
+        "geopoly_contains_point",
+        "geopoly_group_bbox",
+        "geopoly_json",
+        "geopoly_overlap",
+        "geopoly_regular",
+        "geopoly_svg",
+        "geopoly_within",
+        "geopoly_xform",
+    ]
 )
 SEEDED = frozenset({"random", "randomblob"})
 # name -> index of the time-value argument (the arguments after it are modifiers)
@@ -55,8 +181,13 @@ CLOCK = {"date": 0, "time": 0, "datetime": 0, "julianday": 0, "unixepoch": 0, "s
 CLOCK_NO_MODIFIERS = frozenset({"timediff"})
 NEED_PRIOR_WRITE = frozenset({"changes", "last_insert_rowid"})
 REFUSED = {
-    "total_changes": ("connection_state", "total_changes() counts every change the connection "
-                      "ever made, which differs between replicas"),
+    "total_changes": (
+        "connection_state",
+        (
+            "total_changes() counts every change the connection ever made, which differs "
+            "between replicas"
+        ),
+    ),
     "sqlite_version": ("build_dependent", "sqlite_version() depends on the SQLite build"),
     "sqlite_source_id": ("build_dependent", "sqlite_source_id() depends on the SQLite build"),
     "sqlite_compileoption_get": ("build_dependent", "compile options depend on the SQLite build"),
@@ -67,10 +198,21 @@ TIME_ZONE_MODIFIERS = frozenset({"localtime", "utc"})
 _TZ_LETTERS = frozenset("localtimeutc")
 
 # sqlglot node classes that stand for SQL syntax rather than a named function.
-_SYNTAX_FUNCS = (exp.Case, exp.Cast, exp.Collate, exp.Connector, exp.Exists, exp.If,
-                 exp.JSONExtract, exp.JSONExtractScalar)
-_CURRENT = {exp.CurrentTimestamp: "CURRENT_TIMESTAMP", exp.CurrentDate: "CURRENT_DATE",
-            exp.CurrentTime: "CURRENT_TIME"}
+_SYNTAX_FUNCS = (
+    exp.Case,
+    exp.Cast,
+    exp.Collate,
+    exp.Connector,
+    exp.Exists,
+    exp.If,
+    exp.JSONExtract,
+    exp.JSONExtractScalar,
+)
+_CURRENT = {
+    exp.CurrentTimestamp: "CURRENT_TIMESTAMP",
+    exp.CurrentDate: "CURRENT_DATE",
+    exp.CurrentTime: "CURRENT_TIME",
+}
 
 
 @dataclass(slots=True)
@@ -106,17 +248,20 @@ def check_functions(tree: exp.Expr, findings: Findings, *, in_trigger: bool = Fa
                 "unsupported_statement", f"the SQL parser did not understand {node.sql()!r}"
             )
         elif type(node) in _CURRENT:
-            findings.note(f"{_CURRENT[type(node)]}: the clock is fixed per transaction by the "
-                          "coordinator")
+            findings.note(
+                f"{_CURRENT[type(node)]}: the clock is fixed per transaction by the coordinator"
+            )
         elif isinstance(node, exp.RegexpLike):
-            raise UnsupportedError("unknown_function", "REGEXP calls regexp(), which SQLite "
-                                   "does not define")
-        elif isinstance(node, exp.GroupConcat) or isinstance(node, _SYNTAX_FUNCS):
+            raise UnsupportedError(
+                "unknown_function", "REGEXP calls regexp(), which SQLite does not define"
+            )
+        elif isinstance(node, (exp.GroupConcat, *_SYNTAX_FUNCS)):
             continue
         elif isinstance(node, exp.Func):
             raise UnsupportedError(
-                "unsupported_statement", f"the SQL parser read {node.sql()!r} as "
-                f"{type(node).__name__}, which the analyzer does not know"
+                "unsupported_statement",
+                f"the SQL parser read {node.sql()!r} as "
+                f"{type(node).__name__}, which the analyzer does not know",
             )
 
 
@@ -152,8 +297,11 @@ def _check_clock(node: exp.Anonymous, name: str, findings: Findings) -> None:
         value_index = CLOCK[name]
         first_modifier = value_index + 1
         time_value = args[value_index] if len(args) > value_index else None
-        if not (isinstance(time_value, exp.Literal) and time_value.is_string
-                and fold(time_value.this.strip()) != "now"):
+        if not (
+            isinstance(time_value, exp.Literal)
+            and time_value.is_string
+            and fold(time_value.this.strip()) != "now"
+        ):
             findings.note(f"{name}(): 'now' is fixed per transaction by the coordinator")
     else:
         findings.note(f"{name}(): 'now' is fixed per transaction by the coordinator")

@@ -12,6 +12,7 @@ is salted per process and is never used.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 KeyValue = None | int | float | str | bytes
@@ -57,7 +58,7 @@ def key_value_to_json(value: KeyValue) -> object:
     non-finite reals {"real": "Infinity"} (JSON has no such numbers)."""
     if type(value) is bytes:
         return {"blob": value.hex()}  # type: ignore[union-attr]
-    if type(value) is float and (value != value or value in (float("inf"), float("-inf"))):
+    if type(value) is float and not math.isfinite(value):
         return {"real": repr(value).replace("inf", "Infinity")}
     return value
 
@@ -69,9 +70,9 @@ def json_to_key_value(value: object) -> KeyValue:
             return bytes.fromhex(value["blob"])
         if set(value) == {"real"} and isinstance(value["real"], str):
             return float(value["real"])
-        raise ValueError(f"not a value: {value!r} (use {{\"blob\": \"<hex>\"}} for a blob)")
+        raise TypeError(f'not a value: {value!r} (use {{"blob": "<hex>"}} for a blob)')
     if isinstance(value, (list, tuple)):
-        raise ValueError(f"not a value: {value!r}")
+        raise TypeError(f"not a value: {value!r}")
     return value  # type: ignore[return-value]
 
 

@@ -19,6 +19,7 @@ import functools
 import logging
 import threading
 from dataclasses import dataclass
+from typing import ClassVar
 
 import sqlglot
 from sqlglot import exp
@@ -35,8 +36,8 @@ class AnalysisDialect(SQLite):
     """SQLite as sqlglot reads it, minus the renaming of function calls."""
 
     class Parser(SQLite.Parser):
-        FUNCTIONS: dict = {}
-        FUNCTION_PARSERS = {
+        FUNCTIONS: ClassVar[dict] = {}
+        FUNCTION_PARSERS: ClassVar[dict] = {
             name: parser
             for name, parser in SQLite.Parser.FUNCTION_PARSERS.items()
             if name in _KEPT_FUNCTION_PARSERS

@@ -149,8 +149,9 @@ class _Planner:
         if template is not None:
             self.point_reads[id(node)] = template
 
-    def _key_template(self, table: Table, aliases: frozenset[str],
-                      where: exp.Expr | None) -> KeyTemplate | None:
+    def _key_template(
+        self, table: Table, aliases: frozenset[str], where: exp.Expr | None
+    ) -> KeyTemplate | None:
         """Point keys when a conjunction in `where` pins every key column."""
         if table.key is None or self.prepared.unary_plus:
             return None
@@ -177,7 +178,9 @@ class _Planner:
     def _target(self, node: exp.Expr, verb: str) -> Table | None:
         """The table a write names; None when the write is global or unknown."""
         if not isinstance(node, exp.Table) or not isinstance(node.this, exp.Identifier):
-            raise UnsupportedError("unsupported_statement", f"cannot tell which table {verb} writes")
+            raise UnsupportedError(
+                "unsupported_statement", f"cannot tell which table {verb} writes"
+            )
         self.handled.add(id(node))
         refs = [r for r in table_refs(node) if r.node is node]
         name = refs[0].name  # table_refs checked the schema qualifier
@@ -257,8 +260,10 @@ class _Planner:
         source = node.expression
         rows: list[tuple[exp.Expr, ...]] | None = None
         if isinstance(source, exp.Values):
-            rows = [tuple(t.expressions) if isinstance(t, exp.Tuple) else (t,)
-                    for t in source.expressions]
+            rows = [
+                tuple(t.expressions) if isinstance(t, exp.Tuple) else (t,)
+                for t in source.expressions
+            ]
         elif source is None and node.args.get("default"):
             columns, rows = [], [()]
         omitted = [c.name for c in table.columns if not c.generated and c.name not in columns]
@@ -279,8 +284,9 @@ class _Planner:
         if replace:
             self._effects(table, "delete", None)
 
-    def _insert_keys(self, table: Table, columns: list[str],
-                     rows: list[tuple[exp.Expr, ...]] | None) -> KeyTemplate | None:
+    def _insert_keys(
+        self, table: Table, columns: list[str], rows: list[tuple[exp.Expr, ...]] | None
+    ) -> KeyTemplate | None:
         if rows is None or not table.point_insertable or self.prepared.unary_plus:
             return None
         if len(set(columns)) != len(columns):
@@ -303,12 +309,15 @@ class _Planner:
             return None
         return KeyTemplate(table.name, table.key, tuple(template_rows))  # type: ignore[arg-type]
 
-    def _upsert(self, table: Table, conflict: exp.OnConflict,
-                write: KeyTemplate | None) -> tuple[KeyTemplate | None, frozenset[str] | None]:
+    def _upsert(
+        self, table: Table, conflict: exp.OnConflict, write: KeyTemplate | None
+    ) -> tuple[KeyTemplate | None, frozenset[str] | None]:
         if conflict.args.get("duplicate"):
             raise UnsupportedError("unsupported_statement", "ON DUPLICATE KEY is not SQLite")
-        targets = {table.canonical_column(fold(o.this.name)) if isinstance(o.this, exp.Column)
-                   else "" for o in conflict.args.get("conflict_keys") or []}
+        targets = {
+            table.canonical_column(fold(o.this.name)) if isinstance(o.this, exp.Column) else ""
+            for o in conflict.args.get("conflict_keys") or []
+        }
         if targets and targets != table.key_names:
             write = None  # the conflict target is not the key
         if conflict.args.get("index_predicate") is not None:
@@ -325,8 +334,9 @@ class _Planner:
             write = None
         return write, frozenset(updated)
 
-    def _parent_reads(self, table: Table, columns: list[str],
-                      rows: list[tuple[exp.Expr, ...]] | None) -> None:
+    def _parent_reads(
+        self, table: Table, columns: list[str], rows: list[tuple[exp.Expr, ...]] | None
+    ) -> None:
         """Foreign-key checks of an INSERT: point reads of the parent when the
         child values are literals or parameters and reference the parent's key."""
         for fk in table.foreign_keys:
@@ -355,9 +365,16 @@ class _Planner:
                     f"of {table_name}"
                 )
 
-    def _effects(self, table: Table, event: str, columns: frozenset[str] | None, *,
-                 check_parents: bool = True, via: ForeignKey | None = None,
-                 seen: set | None = None) -> None:
+    def _effects(
+        self,
+        table: Table,
+        event: str,
+        columns: frozenset[str] | None,
+        *,
+        check_parents: bool = True,
+        via: ForeignKey | None = None,
+        seen: set | None = None,
+    ) -> None:
         """Triggers and foreign-key actions of `event` on `table`; `columns` are
         the columns an update sets (None: possibly all); `via` is the foreign key
         whose action caused this event (its parent rows are already written)."""
@@ -369,7 +386,9 @@ class _Planner:
                 continue
             # Deleting a child row looks its parent up too (SQLite keeps a count of
             # outstanding violations for deferred constraints).
-            if event == "delete" or (check_parents and (columns is None or columns & set(fk.columns))):
+            if event == "delete" or (
+                check_parents and (columns is None or columns & set(fk.columns))
+            ):
                 self.reads.append(KeyTemplate.whole_table(fk.parent))
         for fk in self.schema.children.get(table.name, ()):
             referenced = {table.canonical_column(c) for c in fk.parent_columns or table.primary_key}
@@ -405,8 +424,9 @@ def _aliases(node: exp.Table) -> frozenset[str]:
     return frozenset({fold(alias)}) if alias else frozenset({fold(node.name)})
 
 
-def _key_term(table: Table, aliases: frozenset[str],
-              term: exp.Expr) -> tuple[int, list[Param | Const]] | None:
+def _key_term(
+    table: Table, aliases: frozenset[str], term: exp.Expr
+) -> tuple[int, list[Param | Const]] | None:
     if isinstance(term, (exp.EQ, exp.NullSafeEQ)):
         for column_side, value_side in ((term.this, term.expression), (term.expression, term.this)):
             name = column_name(column_side, aliases)
@@ -425,9 +445,13 @@ def _key_term(table: Table, aliases: frozenset[str],
     return None
 
 
-def _parent_template(parent: Table, parent_columns: tuple[str, ...] | None,
-                     child_columns: tuple[str, ...], columns: list[str],
-                     rows: list[tuple[exp.Expr, ...]]) -> KeyTemplate | None:
+def _parent_template(
+    parent: Table,
+    parent_columns: tuple[str, ...] | None,
+    child_columns: tuple[str, ...],
+    columns: list[str],
+    rows: list[tuple[exp.Expr, ...]],
+) -> KeyTemplate | None:
     assert parent.key is not None
     referenced = [parent.canonical_column(c) for c in parent_columns or parent.primary_key]
     if len(referenced) != len(child_columns) or sorted(referenced) != sorted(parent.key_names):

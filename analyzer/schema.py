@@ -94,8 +94,11 @@ class KeyColumn:
         if kind is float:
             if value == 0:
                 return 0.0  # -0.0 and 0.0 are the same key
-            if (self.affinity is Affinity.BLOB and value.is_integer()  # type: ignore[union-attr]
-                    and -_INT64_LIMIT <= value < _INT64_LIMIT):
+            if (
+                self.affinity is Affinity.BLOB
+                and value.is_integer()  # type: ignore[union-attr]
+                and -_INT64_LIMIT <= value < _INT64_LIMIT
+            ):
                 return int(value)  # type: ignore[arg-type]  # SQLite equates 7 and 7.0
         return value
 
@@ -195,7 +198,9 @@ class Schema:
             table = _read_table(name, sql, indexes)
             tables[table.name] = table
         views = _read_views(by_type.get("view", []))
-        triggers = tuple(_read_trigger(name, tbl, sql) for name, tbl, sql in by_type.get("trigger", []))
+        triggers = tuple(
+            _read_trigger(name, tbl, sql) for name, tbl, sql in by_type.get("trigger", [])
+        )
         children: dict[str, list[ForeignKey]] = {}
         for table in tables.values():
             for fk in table.foreign_keys:
@@ -237,9 +242,18 @@ def _read_table(name: str, sql: str, indexes: list) -> Table:
 
 def _opaque(name: str, problem: Problem | None, *, virtual: bool = False) -> Table:
     return Table(
-        name=fold(name), columns=(), without_rowid=False, primary_key=(), rowid_alias=None,
-        autoincrement=False, key=None, unique_sets=(), foreign_keys=(),
-        replace_on_conflict=False, virtual=virtual, problem=problem,
+        name=fold(name),
+        columns=(),
+        without_rowid=False,
+        primary_key=(),
+        rowid_alias=None,
+        autoincrement=False,
+        key=None,
+        unique_sets=(),
+        foreign_keys=(),
+        replace_on_conflict=False,
+        virtual=virtual,
+        problem=problem,
     )
 
 
@@ -273,9 +287,13 @@ def _build_table(definition: ddl.TableDef, indexes: list[ddl.IndexDef]) -> Table
     autoincrement = definition.autoincrement or any(c.autoincrement for c in column_pk)
 
     rowid_alias = None
-    if (not definition.without_rowid and len(primary_key) == 1 and alias_allowed
-            and primary_key[0] in by_name
-            and by_name[primary_key[0]].declared_type.upper() == "INTEGER"):
+    if (
+        not definition.without_rowid
+        and len(primary_key) == 1
+        and alias_allowed
+        and primary_key[0] in by_name
+        and by_name[primary_key[0]].declared_type.upper() == "INTEGER"
+    ):
         rowid_alias = primary_key[0]
 
     key = _key(definition, primary_key, pk_collations, rowid_alias, by_name)
@@ -322,7 +340,9 @@ def _build_table(definition: ddl.TableDef, indexes: list[ddl.IndexDef]) -> Table
     )
 
 
-def _key(definition, primary_key, pk_collations, rowid_alias, by_name) -> tuple[KeyColumn, ...] | None:
+def _key(
+    definition, primary_key, pk_collations, rowid_alias, by_name
+) -> tuple[KeyColumn, ...] | None:
     if definition.name == "sqlite_sequence":
         return None  # SQLite maintains it; see the AUTOINCREMENT rule in the planner
     if rowid_alias is not None:
@@ -341,7 +361,9 @@ def _key(definition, primary_key, pk_collations, rowid_alias, by_name) -> tuple[
     return tuple(key)
 
 
-def _index_set(items: list[ddl.IndexedColumn], by_name: Mapping[str, Column]) -> tuple[frozenset[str], bool]:
+def _index_set(
+    items: list[ddl.IndexedColumn], by_name: Mapping[str, Column]
+) -> tuple[frozenset[str], bool]:
     names: set[str] = set()
     plain = True
     for item in items:
@@ -351,7 +373,9 @@ def _index_set(items: list[ddl.IndexedColumn], by_name: Mapping[str, Column]) ->
     return frozenset(names), plain
 
 
-def _with_generated_inputs(names: frozenset[str], generated: Mapping[str, frozenset[str]]) -> frozenset[str]:
+def _with_generated_inputs(
+    names: frozenset[str], generated: Mapping[str, frozenset[str]]
+) -> frozenset[str]:
     """A unique constraint on a generated column is touched by writes to its inputs."""
     result = set(names)
     pending = [n for n in names if n in generated]
@@ -370,8 +394,10 @@ def read_default(table: str, column: ddl.ColumnDef) -> ColumnDefault | None:
         return None
     what = f"default of {table}.{column.name}"
     if default.kind == "clock":
-        return ColumnDefault((f"{what} ({default.text}): the clock is fixed per transaction by "
-                              "the coordinator",), None)
+        return ColumnDefault(
+            (f"{what} ({default.text}): the clock is fixed per transaction by the coordinator",),
+            None,
+        )
     if default.kind == "constant":
         return ColumnDefault((), None)
     findings = Findings()
@@ -380,8 +406,9 @@ def read_default(table: str, column: ddl.ColumnDef) -> ColumnDefault | None:
     except AnalyzerError as error:
         return ColumnDefault((), Problem.of(error, what))
     if findings.needs_prior_write:
-        return ColumnDefault((), Problem("connection_state",
-                                         f"{what} calls {findings.needs_prior_write}"))
+        return ColumnDefault(
+            (), Problem("connection_state", f"{what} calls {findings.needs_prior_write}")
+        )
     return ColumnDefault(tuple(f"{what}: {n}" for n in findings.notes), None)
 
 
@@ -429,8 +456,11 @@ def _read_view_body(name: str, sql: str) -> tuple[frozenset[str], Problem | None
     except AnalyzerError as error:
         return frozenset(), Problem.of(error, what), ()
     if findings.needs_prior_write:
-        return frozenset(), Problem("connection_state",
-                                    f"{what} calls {findings.needs_prior_write}"), ()
+        return (
+            frozenset(),
+            Problem("connection_state", f"{what} calls {findings.needs_prior_write}"),
+            (),
+        )
     ctes = cte_names(tree)
     references = frozenset(r.name for r in table_refs(tree)) - ctes
     return references, None, tuple(f"{what}: {n}" for n in findings.notes)
@@ -442,36 +472,51 @@ def _read_trigger(name: str, table_name: str, sql: str) -> Trigger:
         definition = ddl.parse_create_trigger(_tokens(sql))
     except ddl.DdlError as error:
         # The catalog still says which table it is on; assume it fires on everything.
-        return Trigger(fold(name), fold(table_name), frozenset({"insert", "update", "delete"}),
-                       Problem("unsupported_schema", f"{what}: {error}"), ())
+        return Trigger(
+            fold(name),
+            fold(table_name),
+            frozenset({"insert", "update", "delete"}),
+            Problem("unsupported_schema", f"{what}: {error}"),
+            (),
+        )
     notes: list[str] = []
     problem = None
     try:
         notes = check_trigger_body(definition, sql)
     except AnalyzerError as error:
         problem = Problem.of(error, what)
-    return Trigger(fold(name), fold(table_name), definition.events, problem,
-                   tuple(f"{what}: {n}" for n in notes))
+    return Trigger(
+        fold(name),
+        fold(table_name),
+        definition.events,
+        problem,
+        tuple(f"{what}: {n}" for n in notes),
+    )
 
 
 def check_trigger_body(definition: ddl.TriggerDef, sql: str) -> list[str]:
     """Check a trigger's WHEN clause and body statements; return their notes."""
     findings = Findings()
     if definition.when is not None:
-        check_functions(parse_fragment(f"SELECT ({definition.when.text(sql)})"), findings,
-                        in_trigger=True)
+        check_functions(
+            parse_fragment(f"SELECT ({definition.when.text(sql)})"), findings, in_trigger=True
+        )
     for span in definition.body:
         prepared = prepare(span.text(sql), in_trigger=True)
         if prepared.verb not in ("SELECT", "VALUES", "INSERT", "REPLACE", "UPDATE", "DELETE"):
-            raise error_for("unsupported_statement",
-                            f"a trigger body statement starts with {prepared.verb or '?'}")
+            raise error_for(
+                "unsupported_statement",
+                f"a trigger body statement starts with {prepared.verb or '?'}",
+            )
         check_functions(parse_statement(prepared), findings, in_trigger=True)
         if prepared.params.count:
             raise error_for("unsupported_statement", "a trigger body cannot use parameters")
     return findings.notes
 
 
-def default_problem_or_notes(table: Table, column_names: Iterable[str]) -> tuple[Problem | None, list[str]]:
+def default_problem_or_notes(
+    table: Table, column_names: Iterable[str]
+) -> tuple[Problem | None, list[str]]:
     """What leaving `column_names` to their defaults implies."""
     notes: list[str] = []
     for column_name in column_names:

@@ -121,8 +121,13 @@ def _syntax_error(sql: str, offset: int, reason: str) -> SqlSyntaxError:
 
 def _is_create_trigger(sig: list[tk.Token]) -> bool:
     words = [t.upper for t in sig[:3] if t.kind == tk.WORD]
-    return len(words) >= 2 and words[0] == "CREATE" and (
-        words[1] == "TRIGGER" or (words[1] in ("TEMP", "TEMPORARY") and words[2:3] == ["TRIGGER"])
+    return (
+        len(words) >= 2
+        and words[0] == "CREATE"
+        and (
+            words[1] == "TRIGGER"
+            or (words[1] in ("TEMP", "TEMPORARY") and words[2:3] == ["TRIGGER"])
+        )
     )
 
 
@@ -179,7 +184,7 @@ def _number_text(sql: str, token: tk.Token) -> str:
     text = token.text.replace("_", "")
     if text[:2].lower() != "0x":
         return text
-    value = int(text[2:], 16)
+    value = int(text, 16)
     if value >= 1 << 64:
         raise _syntax_error(sql, token.start, f"hex literal too big: {token.text}")
     if value >= 1 << 63:  # SQLite reads 64-bit hex literals as two's complement
@@ -206,7 +211,9 @@ class _Numbering:
             index = int(text[1:])
             if not 1 <= index <= _MAX_VARIABLE_NUMBER:
                 raise _syntax_error(
-                    sql, token.start, f"variable number must be between ?1 and ?{_MAX_VARIABLE_NUMBER}"
+                    sql,
+                    token.start,
+                    f"variable number must be between ?1 and ?{_MAX_VARIABLE_NUMBER}",
                 )
             self.count = max(self.count, index)
             self.names.setdefault(index, text)

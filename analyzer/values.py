@@ -75,8 +75,8 @@ def normalise_parameter(value: object) -> object:
     if kind is bytearray or kind is memoryview:
         return bytes(value)  # type: ignore[arg-type]
     raise ParameterError(
-        "parameter_type", f"cannot bind a value of type {kind.__name__} (use None, int, "
-        "float, str or bytes)"
+        "parameter_type",
+        f"cannot bind a value of type {kind.__name__} (use None, int, float, str or bytes)",
     )
 
 

@@ -29,9 +29,15 @@ _RUNS = 3
 _CHECK_EVERY = 200  # analyses between two clock readings
 
 SCHEMA_ROWS = (
-    ("table", "accounts", "accounts",
-     "CREATE TABLE accounts(id INTEGER PRIMARY KEY, owner TEXT NOT NULL, "
-     "balance INTEGER NOT NULL DEFAULT 0)"),
+    (
+        "table",
+        "accounts",
+        "accounts",
+        (
+            "CREATE TABLE accounts(id INTEGER PRIMARY KEY, owner TEXT NOT NULL, "
+            "balance INTEGER NOT NULL DEFAULT 0)"
+        ),
+    ),
 )
 POINT_UPDATE = "UPDATE accounts SET balance = balance + ? WHERE id = ?"
 
@@ -71,7 +77,9 @@ def run_analyzer_benchmark(duration_s: float = 2.0) -> dict:
 
     return {
         "cached_analyses_per_s": round(_median_rate(cached, duration_s)),
-        "cached_with_conflict_keys_per_s": round(_median_rate(cached_with_conflict_keys, duration_s)),
+        "cached_with_conflict_keys_per_s": round(
+            _median_rate(cached_with_conflict_keys, duration_s)
+        ),
         "uncached_analyses_per_s": round(_median_rate(uncached, duration_s)),
         "statement": POINT_UPDATE,
         "runs": _RUNS,

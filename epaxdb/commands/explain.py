@@ -52,8 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--schema", metavar="FILE.sql", type=Path,
-                        help="SQL script that creates the schema (default: an empty database)")
+    parser.add_argument(
+        "--schema",
+        metavar="FILE.sql",
+        type=Path,
+        help="SQL script that creates the schema (default: an empty database)",
+    )
     parser.add_argument("--params", metavar="JSON", help=_PARAMS_HELP)
     parser.add_argument("sql", nargs="+", metavar="SQL", help="one SQL statement per argument")
     parser.set_defaults(handler=_explain)
@@ -73,8 +77,11 @@ def _explain(args: argparse.Namespace) -> int:
     try:
         analysis = analyze(list(zip(args.sql, params)), schema)
     except AnalyzerError as error:
-        print(json.dumps({"error": {"code": error.code, "message": error.message}},
-                         ensure_ascii=False))
+        print(
+            json.dumps(
+                {"error": {"code": error.code, "message": error.message}}, ensure_ascii=False
+            )
+        )
         return 2
     print(json.dumps(analysis.to_json(), ensure_ascii=False))
     return 0
@@ -127,6 +134,6 @@ def _one_statement(value: object, index: int) -> object:
             return [json_to_key_value(v) for v in value]
         if isinstance(value, dict):
             return {str(k): json_to_key_value(v) for k, v in value.items()}
-    except ValueError as error:
+    except (TypeError, ValueError) as error:  # ValueError: bad hex in {"blob": ...}
         raise _BadInput(f"parameters of statement {index}: {error}") from None
     raise _BadInput(f"parameters of statement {index} must be a JSON list or object")

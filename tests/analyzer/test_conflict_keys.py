@@ -14,8 +14,7 @@ from tests.analyzer.support import run, schema_from
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = schema_from(
-    "CREATE TABLE t(id INTEGER PRIMARY KEY, v);"
-    "CREATE TABLE u(k PRIMARY KEY, v) WITHOUT ROWID;"
+    "CREATE TABLE t(id INTEGER PRIMARY KEY, v);CREATE TABLE u(k PRIMARY KEY, v) WITHOUT ROWID;"
 )
 
 
@@ -33,9 +32,7 @@ def test_encoding_is_compact_tagged_json() -> None:
 
 
 def test_conflict_keys_are_table_and_encoded_key_pairs_with_none_for_whole_tables() -> None:
-    analysis = analyze(
-        [("UPDATE t SET v = 1 WHERE id = ?", [7]), ("SELECT * FROM u", [])], SCHEMA
-    )
+    analysis = analyze([("UPDATE t SET v = 1 WHERE id = ?", [7]), ("SELECT * FROM u", [])], SCHEMA)
     read_keys, write_keys, is_global = analysis.conflict_keys()
     assert write_keys == frozenset({("t", '[["i",7]]')})
     assert read_keys == frozenset({("t", '[["i",7]]'), ("u", None)})
@@ -59,7 +56,11 @@ def test_conflict_keys_are_identical_across_processes_with_different_hash_seeds(
         environment = dict(os.environ, PYTHONHASHSEED=seed)
         result = subprocess.run(
             [sys.executable, "-c", _PROGRAM, str(ROOT)],
-            capture_output=True, text=True, check=True, env=environment, timeout=60,
+            capture_output=True,
+            text=True,
+            check=True,
+            env=environment,
+            timeout=60,
         )
         outputs.add(result.stdout)
     assert len(outputs) == 1

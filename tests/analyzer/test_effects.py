@@ -122,7 +122,9 @@ def test_a_trigger_whose_body_is_not_replicable_refuses_the_statements_that_fire
         "CREATE TRIGGER bad AFTER INSERT ON t BEGIN "
         "INSERT INTO log VALUES (datetime('now', 'localtime')); END;"
     )
-    assert refusal_code(schema, "INSERT INTO t(id, v) VALUES (1, 2)") == "nondeterministic_localtime"
+    assert (
+        refusal_code(schema, "INSERT INTO t(id, v) VALUES (1, 2)") == "nondeterministic_localtime"
+    )
     assert writes(run(schema, "UPDATE t SET v = 1 WHERE id = 1")) == {("t", (1,))}
 
 

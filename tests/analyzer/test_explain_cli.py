@@ -32,22 +32,36 @@ def _explain(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]
 
 
 def test_point_update_prints_the_typed_key(capsys, schema_file: Path) -> None:
-    code, result = _explain(capsys, "--schema", str(schema_file), "--params", '[10, "7"]',
-                            "UPDATE accounts SET balance = ? WHERE id = ?")
+    code, result = _explain(
+        capsys,
+        "--schema",
+        str(schema_file),
+        "--params",
+        '[10, "7"]',
+        "UPDATE accounts SET balance = ? WHERE id = ?",
+    )
     assert code == 0
     assert result == {
         "global": False,
         "reads": [{"table": "accounts", "key": [7]}],
         "writes": [{"table": "accounts", "key": [7]}],
-        "statements": [{"sql": "UPDATE accounts SET balance = ? WHERE id = ?",
-                        "params": [10, "7"]}],
+        "statements": [
+            {"sql": "UPDATE accounts SET balance = ? WHERE id = ?", "params": [10, "7"]}
+        ],
     }
 
 
-def test_several_statements_are_one_transaction_sorted_deterministically(capsys, schema_file) -> None:
+def test_several_statements_are_one_transaction_sorted_deterministically(
+    capsys, schema_file
+) -> None:
     code, result = _explain(
-        capsys, "--schema", str(schema_file), "--params", '[[2], {"a": 1}]',
-        "DELETE FROM accounts WHERE id = ?", "INSERT INTO audit(account) VALUES (:a)",
+        capsys,
+        "--schema",
+        str(schema_file),
+        "--params",
+        '[[2], {"a": 1}]',
+        "DELETE FROM accounts WHERE id = ?",
+        "INSERT INTO audit(account) VALUES (:a)",
     )
     assert code == 0
     assert result["writes"] == [
@@ -64,16 +78,27 @@ def test_several_statements_are_one_transaction_sorted_deterministically(capsys,
 
 
 def test_blob_values_round_trip_as_hex_objects(capsys, schema_file) -> None:
-    code, result = _explain(capsys, "--schema", str(schema_file), "--params",
-                            '[{"blob": "00ff"}]', "SELECT v FROM blobs WHERE k = ?")
+    code, result = _explain(
+        capsys,
+        "--schema",
+        str(schema_file),
+        "--params",
+        '[{"blob": "00ff"}]',
+        "SELECT v FROM blobs WHERE k = ?",
+    )
     assert code == 0
     assert result["reads"] == [{"table": "blobs", "key": [{"blob": "00ff"}]}]
     assert result["statements"][0]["params"] == [{"blob": "00ff"}]
 
 
 def test_refused_statement_exits_2_with_code_and_message(capsys, schema_file) -> None:
-    code, result = _explain(capsys, "--schema", str(schema_file),
-                            "SELECT 1", "UPDATE accounts SET owner = datetime('now', 'localtime')")
+    code, result = _explain(
+        capsys,
+        "--schema",
+        str(schema_file),
+        "SELECT 1",
+        "UPDATE accounts SET owner = datetime('now', 'localtime')",
+    )
     assert code == 2
     assert result["error"]["code"] == "nondeterministic_localtime"
     assert result["error"]["message"].startswith("statement 1 (")

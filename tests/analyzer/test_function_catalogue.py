@@ -17,8 +17,14 @@ from analyzer.functions import (
 _SQLITE_DETERMINISTIC = 0x800
 _TABLE_VALUED = {"json_each", "json_tree"}
 # Built-ins deliberately left unknown: side effects or reads the analyzer cannot see.
-_DELIBERATELY_UNKNOWN = {"sqlite_log", "fts3_tokenizer", "geopoly_debug", "rtreecheck",
-                         "optimize", "fts5"}
+_DELIBERATELY_UNKNOWN = {
+    "sqlite_log",
+    "fts3_tokenizer",
+    "geopoly_debug",
+    "rtreecheck",
+    "optimize",
+    "fts5",
+}
 
 
 def _sqlite_functions() -> dict[str, int]:
@@ -36,23 +42,47 @@ def test_every_allowed_function_exists_in_the_pinned_sqlite() -> None:
 
 
 def test_every_builtin_is_classified() -> None:
-    classified = (DETERMINISTIC | SEEDED | set(CLOCK) | CLOCK_NO_MODIFIERS | NEED_PRIOR_WRITE
-                  | set(REFUSED) | _DELIBERATELY_UNKNOWN)
-    missing = {n for n in _sqlite_functions() if n not in classified
-               and n not in ("->", "->>", "current_date", "current_time", "current_timestamp")}
+    classified = (
+        DETERMINISTIC
+        | SEEDED
+        | set(CLOCK)
+        | CLOCK_NO_MODIFIERS
+        | NEED_PRIOR_WRITE
+        | set(REFUSED)
+        | _DELIBERATELY_UNKNOWN
+    )
+    missing = {
+        n
+        for n in _sqlite_functions()
+        if n not in classified
+        and n not in ("->", "->>", "current_date", "current_time", "current_timestamp")
+    }
     assert missing == set()
 
 
 def test_builtins_sqlite_flags_as_non_deterministic_are_handled_or_are_aggregates() -> None:
     # Aggregates and window functions lack the flag but depend only on their rows.
     connection = apsw.Connection(":memory:")
-    window_or_aggregate = {n for n, t in connection.execute(
-        "SELECT name, type FROM pragma_function_list") if t in ("w", "a")}
+    window_or_aggregate = {
+        n
+        for n, t in connection.execute("SELECT name, type FROM pragma_function_list")
+        if t in ("w", "a")
+    }
     flags = _sqlite_functions()
     unflagged = {n for n, f in flags.items() if not f & _SQLITE_DETERMINISTIC}
     pinned_or_refused = SEEDED | NEED_PRIOR_WRITE | set(REFUSED) | _DELIBERATELY_UNKNOWN
-    fts_auxiliary = {"bm25", "highlight", "snippet", "matchinfo", "offsets", "match",
-                     "fts5_get_locale", "fts5_locale", "fts5_insttoken", "rtreedepth",
-                     "rtreenode"}
+    fts_auxiliary = {
+        "bm25",
+        "highlight",
+        "snippet",
+        "matchinfo",
+        "offsets",
+        "match",
+        "fts5_get_locale",
+        "fts5_locale",
+        "fts5_insttoken",
+        "rtreedepth",
+        "rtreenode",
+    }
     clock = {"current_date", "current_time", "current_timestamp"}
     assert unflagged - pinned_or_refused - window_or_aggregate - fts_auxiliary - clock == set()

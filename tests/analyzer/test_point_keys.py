@@ -166,8 +166,14 @@ def test_untyped_key_keeps_types_but_equates_integral_reals_with_integers() -> N
 
 
 def test_literal_forms_sqlite_accepts_are_read_exactly() -> None:
-    for literal, key in (("0x10", 16), ("1_000", 1000), ("-3", -3), ("TRUE", 1),
-                         ("0xFFFFFFFFFFFFFFFF", -1), ("-9223372036854775808", -(1 << 63))):
+    for literal, key in (
+        ("0x10", 16),
+        ("1_000", 1000),
+        ("-3", -3),
+        ("TRUE", 1),
+        ("0xFFFFFFFFFFFFFFFF", -1),
+        ("-9223372036854775808", -(1 << 63)),
+    ):
         assert reads(run(SCHEMA, f"SELECT * FROM t WHERE id = {literal}")) == {("t", (key,))}
 
 

@@ -19,13 +19,25 @@ def _table(script: str, name: str = "t"):
 @pytest.mark.parametrize(
     ("declared", "affinity"),
     [
-        ("INTEGER", Affinity.INTEGER), ("INT", Affinity.INTEGER), ("BIGINT", Affinity.INTEGER),
-        ("UNSIGNED BIG INT", Affinity.INTEGER), ("FLOATING POINT", Affinity.INTEGER),
-        ("POINT", Affinity.INTEGER), ("VARCHAR(10)", Affinity.TEXT), ("CLOB", Affinity.TEXT),
-        ("NCHAR(55)", Affinity.TEXT), ("BLOB", Affinity.BLOB), ("", Affinity.BLOB),
-        ("REAL", Affinity.REAL), ("DOUBLE PRECISION", Affinity.REAL), ("FLOAT", Affinity.REAL),
-        ("NUMERIC", Affinity.NUMERIC), ("DECIMAL(10,5)", Affinity.NUMERIC),
-        ("BOOLEAN", Affinity.NUMERIC), ("DATETIME", Affinity.NUMERIC), ("STRING", Affinity.NUMERIC),
+        ("INTEGER", Affinity.INTEGER),
+        ("INT", Affinity.INTEGER),
+        ("BIGINT", Affinity.INTEGER),
+        ("UNSIGNED BIG INT", Affinity.INTEGER),
+        ("FLOATING POINT", Affinity.INTEGER),
+        ("POINT", Affinity.INTEGER),
+        ("VARCHAR(10)", Affinity.TEXT),
+        ("CLOB", Affinity.TEXT),
+        ("NCHAR(55)", Affinity.TEXT),
+        ("BLOB", Affinity.BLOB),
+        ("", Affinity.BLOB),
+        ("REAL", Affinity.REAL),
+        ("DOUBLE PRECISION", Affinity.REAL),
+        ("FLOAT", Affinity.REAL),
+        ("NUMERIC", Affinity.NUMERIC),
+        ("DECIMAL(10,5)", Affinity.NUMERIC),
+        ("BOOLEAN", Affinity.NUMERIC),
+        ("DATETIME", Affinity.NUMERIC),
+        ("STRING", Affinity.NUMERIC),
         ("'weird type'", Affinity.NUMERIC),
     ],
 )
@@ -67,8 +79,9 @@ def test_non_alias_primary_key_is_the_key_but_inserts_are_whole_table() -> None:
     table = _table("CREATE TABLE t(id INT PRIMARY KEY, v)")
     assert [(k.name, k.is_rowid) for k in table.key] == [("id", False)]
     assert not table.point_insertable
-    assert writes(run(schema_from("CREATE TABLE t(id INT PRIMARY KEY, v)"),
-                      "INSERT INTO t VALUES (1, 2)")) == {("t", None)}
+    assert writes(
+        run(schema_from("CREATE TABLE t(id INT PRIMARY KEY, v)"), "INSERT INTO t VALUES (1, 2)")
+    ) == {("t", None)}
 
 
 def test_without_rowid_table_is_keyed_by_its_primary_key_in_declared_order() -> None:
@@ -107,7 +120,9 @@ def test_unique_constraints_from_columns_table_constraints_and_indexes() -> None
         "CREATE INDEX t_plain ON t(c, d);"
     )
     assert set(schema.tables["t"].unique_sets) == {
-        frozenset({"a"}), frozenset({"b", "c"}), frozenset({"d"})
+        frozenset({"a"}),
+        frozenset({"b", "c"}),
+        frozenset({"d"}),
     }
 
 
@@ -116,7 +131,9 @@ def test_primary_key_of_a_rowid_table_keyed_by_other_columns_is_not_another_cons
 
 
 def test_constraints_without_separating_commas_are_read() -> None:
-    table = _table("CREATE TABLE t(a, b, c, PRIMARY KEY (a) UNIQUE (b) CHECK (c > 0)) WITHOUT ROWID")
+    table = _table(
+        "CREATE TABLE t(a, b, c, PRIMARY KEY (a) UNIQUE (b) CHECK (c > 0)) WITHOUT ROWID"
+    )
     assert [k.name for k in table.key] == ["a"]
     assert table.unique_sets == (frozenset({"b"}),)
 
@@ -159,7 +176,10 @@ def test_triggers_record_their_table_and_event() -> None:
     )
     (trigger,) = schema.triggers
     assert (trigger.name, trigger.table, trigger.events, trigger.problem) == (
-        "t_upd", "t", frozenset({"update"}), None
+        "t_upd",
+        "t",
+        frozenset({"update"}),
+        None,
     )
 
 
@@ -193,16 +213,20 @@ def test_unreadable_table_definition_refuses_statements_that_touch_it() -> None:
 
 def test_unreadable_unique_index_is_assumed_to_cover_every_column() -> None:
     schema = Schema.from_catalog(
-        [("table", "t", "t", "CREATE TABLE t(id INTEGER PRIMARY KEY, a, b)"),
-         ("index", "i", "t", "CREATE UNIQUE INDEX i ON t WHATEVER")]
+        [
+            ("table", "t", "t", "CREATE TABLE t(id INTEGER PRIMARY KEY, a, b)"),
+            ("index", "i", "t", "CREATE UNIQUE INDEX i ON t WHATEVER"),
+        ]
     )
     assert schema.tables["t"].unique_sets == (frozenset({"id", "a", "b"}),)
 
 
 def test_unreadable_trigger_fires_on_everything_and_refuses() -> None:
     schema = Schema.from_catalog(
-        [("table", "t", "t", "CREATE TABLE t(id INTEGER PRIMARY KEY, v)"),
-         ("trigger", "x", "t", "CREATE TRIGGER x AFTER NONSENSE ON t BEGIN SELECT 1; END")]
+        [
+            ("table", "t", "t", "CREATE TABLE t(id INTEGER PRIMARY KEY, v)"),
+            ("trigger", "x", "t", "CREATE TRIGGER x AFTER NONSENSE ON t BEGIN SELECT 1; END"),
+        ]
     )
     assert refusal_code(schema, "DELETE FROM t WHERE id = 1") == "unsupported_schema"
     assert not run(schema, "SELECT * FROM t").is_global

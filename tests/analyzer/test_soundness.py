@@ -64,8 +64,9 @@ class TableSpec:
         }[self.kind]
         columns += ["v0 TEXT UNIQUE" if self.unique else "v0 TEXT", "v1"]
         if self.parent:
-            columns.append(f"p REFERENCES {self.parent} ON DELETE {self.on_delete} "
-                           f"ON UPDATE {self.on_update}")
+            columns.append(
+                f"p REFERENCES {self.parent} ON DELETE {self.on_delete} ON UPDATE {self.on_update}"
+            )
         if self.kind == "composite":
             columns.append("PRIMARY KEY (a, b)")
         suffix = " WITHOUT ROWID" if self.kind in ("int_without_rowid", "composite") else ""
@@ -122,12 +123,13 @@ def _insert(draw, table: TableSpec, verb: str = "INSERT") -> tuple[str, list]:
     if table.kind == "no_pk" and draw(st.booleans()):
         columns = ["rowid"]
     columns += ["v0", "v1"] + (["p"] if table.parent else [])
-    params = [draw(st.sampled_from(KEY_VALUES if c in ("id", "a", "b", "rowid", "p") else VALUES))
-              for c in columns]
+    params = [
+        draw(st.sampled_from(KEY_VALUES if c in ("id", "a", "b", "rowid", "p") else VALUES))
+        for c in columns
+    ]
     sql = f"{verb} INTO {table.name}({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     if verb == "INSERT" and table.key_columns and draw(st.integers(0, 2)) == 0:
-        sql += (f" ON CONFLICT({', '.join(table.key_columns)}) DO UPDATE SET "
-                f"v1 = excluded.v1")
+        sql += f" ON CONFLICT({', '.join(table.key_columns)}) DO UPDATE SET v1 = excluded.v1"
     return sql, params
 
 
@@ -144,24 +146,36 @@ def statements(draw, world: World) -> tuple[str, list]:
         return f"SELECT count(*), max(v1) FROM {name} WHERE v1 = ?", [draw(st.sampled_from(VALUES))]
     if shape == 2:
         predicate, params = _key_predicate(draw, other)
-        return (f"SELECT v1 FROM {name} WHERE v1 IN (SELECT v1 FROM {other.name} "
-                f"WHERE {predicate})", params)
+        return (
+            f"SELECT v1 FROM {name} WHERE v1 IN (SELECT v1 FROM {other.name} WHERE {predicate})",
+            params,
+        )
     if shape == 3:
         predicate, params = _key_predicate(draw, table)
-        return f"UPDATE {name} SET v1 = ? WHERE {predicate}", [draw(st.sampled_from(VALUES))] + params
+        return f"UPDATE {name} SET v1 = ? WHERE {predicate}", [
+            draw(st.sampled_from(VALUES))
+        ] + params
     if shape == 4:
         predicate, params = _key_predicate(draw, table)
-        return f"UPDATE {name} SET v0 = ? WHERE {predicate}", [draw(st.sampled_from(VALUES))] + params
+        return f"UPDATE {name} SET v0 = ? WHERE {predicate}", [
+            draw(st.sampled_from(VALUES))
+        ] + params
     if shape == 5 and table.single_key:
         predicate, params = _key_predicate(draw, table)
         column = table.keys[0]
-        return (f"UPDATE {name} SET {column} = ? WHERE {predicate}",
-                [draw(st.sampled_from(KEY_VALUES))] + params)
+        return (
+            f"UPDATE {name} SET {column} = ? WHERE {predicate}",
+            [draw(st.sampled_from(KEY_VALUES))] + params,
+        )
     if shape == 6:
-        return f"UPDATE {name} SET v1 = ? WHERE v1 = ?", [draw(st.sampled_from(VALUES)) for _ in "ab"]
+        return f"UPDATE {name} SET v1 = ? WHERE v1 = ?", [
+            draw(st.sampled_from(VALUES)) for _ in "ab"
+        ]
     if shape == 7 and table.parent:
         predicate, params = _key_predicate(draw, table)
-        return f"UPDATE {name} SET p = ? WHERE {predicate}", [draw(st.sampled_from(KEY_VALUES))] + params
+        return f"UPDATE {name} SET p = ? WHERE {predicate}", [
+            draw(st.sampled_from(KEY_VALUES))
+        ] + params
     if shape == 8:
         predicate, params = _key_predicate(draw, table)
         return f"DELETE FROM {name} WHERE {predicate}", params
@@ -176,8 +190,10 @@ def statements(draw, world: World) -> tuple[str, list]:
         return (f"INSERT INTO {name}(v1) SELECT v1 FROM {other.name} WHERE {predicate}", params)
     if shape == 13:
         predicate, params = _key_predicate(draw, table)
-        return (f"UPDATE {name} SET v1 = (SELECT max(v1) FROM {other.name}) WHERE {predicate}",
-                params)
+        return (
+            f"UPDATE {name} SET v1 = (SELECT max(v1) FROM {other.name}) WHERE {predicate}",
+            params,
+        )
     if shape == 14 and any("VIEW" in e for e in world.extras):
         return "SELECT * FROM vw WHERE v1 = ?", [draw(st.sampled_from(VALUES))]
     return _insert(draw, table)
@@ -242,8 +258,9 @@ def _execute(connection: apsw.Connection, world: World, txn, touched: Touched | 
         connection.preupdate_hook(preupdate)
     connection.execute("BEGIN")
     try:
-        results = [sorted(map(repr, connection.execute(sql, params).fetchall()))
-                   for sql, params in txn]
+        results = [
+            sorted(map(repr, connection.execute(sql, params).fetchall())) for sql, params in txn
+        ]
         connection.execute("COMMIT")
         outcome = ("ok", results)
     except apsw.Error as error:
@@ -257,12 +274,18 @@ def _execute(connection: apsw.Connection, world: World, txn, touched: Touched | 
 def _state(connection: apsw.Connection, world: World) -> dict[str, list[str]]:
     state = {}
     names = [t.name for t in world.tables] + [
-        n for (n,) in connection.execute(
-            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name IN ('log', 'sqlite_sequence')")
+        n
+        for (n,) in connection.execute(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name IN ('log', 'sqlite_sequence')"
+        )
     ]
     for table in names:
         spec = next((t for t in world.tables if t.name == table), None)
-        rowid = "" if spec is not None and spec.kind in ("int_without_rowid", "composite") else "rowid, "
+        rowid = (
+            ""
+            if spec is not None and spec.kind in ("int_without_rowid", "composite")
+            else "rowid, "
+        )
         state[table] = sorted(map(repr, connection.execute(f"SELECT {rowid}* FROM {table}")))
     return state
 
@@ -278,7 +301,9 @@ def _covers(analysis: Analysis, table: str, key: tuple | None, *, write: bool) -
     if analysis.is_global:
         return True
     declared = analysis.writes if write else analysis.writes | analysis.reads
-    return any(k.table == table and (k.key is None or key is None or k.key == key) for k in declared)
+    return any(
+        k.table == table and (k.key is None or key is None or k.key == key) for k in declared
+    )
 
 
 def _interfere(a: Analysis, b: Analysis) -> bool:
@@ -286,11 +311,11 @@ def _interfere(a: Analysis, b: Analysis) -> bool:
     reads_b, writes_b, global_b = b.conflict_keys()
 
     def clash(xs, ys) -> bool:
-        return any(x[0] == y[0] and (x[1] is None or y[1] is None or x[1] == y[1])
-                   for x in xs for y in ys)
+        return any(
+            x[0] == y[0] and (x[1] is None or y[1] is None or x[1] == y[1]) for x in xs for y in ys
+        )
 
-    return (global_a or global_b or clash(writes_a, writes_b | reads_b)
-            or clash(writes_b, reads_a))
+    return global_a or global_b or clash(writes_a, writes_b | reads_b) or clash(writes_b, reads_a)
 
 
 def _analyse(schema: Schema, txn) -> Analysis | None:
@@ -343,11 +368,16 @@ def _data_insert(world: World):
     return table.flatmap(
         lambda t: st.builds(
             lambda values: (
-                f"INSERT INTO {t.name}({', '.join(t.key_columns + ['v0', 'v1'])}) "
-                f"VALUES ({', '.join('?' * (len(t.key_columns) + 2))})",
+                (
+                    f"INSERT INTO {t.name}({', '.join(t.key_columns + ['v0', 'v1'])}) "
+                    f"VALUES ({', '.join('?' * (len(t.key_columns) + 2))})"
+                ),
                 values,
             ),
-            st.tuples(*[st.sampled_from(KEY_VALUES[:6]) for _ in t.key_columns],
-                      st.sampled_from(VALUES), st.sampled_from(VALUES)),
+            st.tuples(
+                *[st.sampled_from(KEY_VALUES[:6]) for _ in t.key_columns],
+                st.sampled_from(VALUES),
+                st.sampled_from(VALUES),
+            ),
         )
     )

@@ -37,15 +37,34 @@ def test_parameter_numbering_matches_sqlite(marks: list[str]) -> None:
 
 
 def test_tokenizer_keeps_strings_identifiers_blobs_and_comments_whole() -> None:
-    kinds = [(t.kind, t.text) for t in tokenize("x'0A' 'it''s' \"a\"\"b\" [c d] `e` -- c\n/* d */")
-             if t.kind != "space"]
-    assert kinds == [("blob", "x'0A'"), ("string", "'it''s'"), ("quoted", '"a""b"'),
-                     ("quoted", "[c d]"), ("quoted", "`e`"), ("comment", "-- c"),
-                     ("comment", "/* d */")]
+    kinds = [
+        (t.kind, t.text)
+        for t in tokenize("x'0A' 'it''s' \"a\"\"b\" [c d] `e` -- c\n/* d */")
+        if t.kind != "space"
+    ]
+    assert kinds == [
+        ("blob", "x'0A'"),
+        ("string", "'it''s'"),
+        ("quoted", '"a""b"'),
+        ("quoted", "[c d]"),
+        ("quoted", "`e`"),
+        ("comment", "-- c"),
+        ("comment", "/* d */"),
+    ]
 
 
-@pytest.mark.parametrize("sql", ["SELECT x'0'", "SELECT x'zz'", "SELECT 1e", "SELECT 1__0",
-                                 "SELECT :", "SELECT #a", "SELECT 'open"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT x'0'",
+        "SELECT x'zz'",
+        "SELECT 1e",
+        "SELECT 1__0",
+        "SELECT :",
+        "SELECT #a",
+        "SELECT 'open",
+    ],
+)
 def test_malformed_tokens_are_syntax_errors(sql: str) -> None:
     with pytest.raises(AnalyzerError) as caught:
         prepare(sql)
@@ -53,8 +72,10 @@ def test_malformed_tokens_are_syntax_errors(sql: str) -> None:
 
 
 def test_trigger_body_semicolons_do_not_end_the_statement() -> None:
-    sql = ("CREATE TRIGGER t AFTER INSERT ON a BEGIN UPDATE b SET v = CASE WHEN 1 THEN 2 END; "
-           "DELETE FROM c; END;")
+    sql = (
+        "CREATE TRIGGER t AFTER INSERT ON a BEGIN UPDATE b SET v = CASE WHEN 1 THEN 2 END; "
+        "DELETE FROM c; END;"
+    )
     assert prepare(sql).verb == "CREATE"
     with pytest.raises(AnalyzerError) as caught:
         prepare(sql + " SELECT 1")

@@ -113,8 +113,11 @@ def test_values_sqlite_cannot_bind_are_refused(value: object) -> None:
 
 def test_named_parameters_are_normalised_to_sqlite_positions() -> None:
     # `$v` and `:v` are two SQLite parameters that a dict binds from the same key.
-    analysis = run(SCHEMA, "UPDATE t SET v = $v, name = @n WHERE id = :id AND v = :v",
-                   {"id": 7, "v": True, "n": bytearray(b"x")})
+    analysis = run(
+        SCHEMA,
+        "UPDATE t SET v = $v, name = @n WHERE id = :id AND v = :v",
+        {"id": 7, "v": True, "n": bytearray(b"x")},
+    )
     assert analysis.statements[0].params == (1, b"x", 7, 1)
 
 
@@ -176,15 +179,22 @@ def test_double_quoted_string_is_never_taken_as_a_key_value() -> None:
 
 
 def test_ddl_is_global_and_allowed() -> None:
-    for sql in ("CREATE TABLE n(a)", "DROP TABLE t", "ALTER TABLE t ADD COLUMN z",
-                "CREATE INDEX i ON t(v)", "CREATE VIEW vv AS SELECT 1"):
+    for sql in (
+        "CREATE TABLE n(a)",
+        "DROP TABLE t",
+        "ALTER TABLE t ADD COLUMN z",
+        "CREATE INDEX i ON t(v)",
+        "CREATE VIEW vv AS SELECT 1",
+    ):
         assert run(SCHEMA, sql).is_global, sql
 
 
 def test_tables_created_earlier_in_the_same_transaction_may_be_used() -> None:
     analysis = analyze(
-        [("CREATE TABLE fresh(id INTEGER PRIMARY KEY)", []),
-         ("INSERT INTO fresh(id) VALUES (1)", [])],
+        [
+            ("CREATE TABLE fresh(id INTEGER PRIMARY KEY)", []),
+            ("INSERT INTO fresh(id) VALUES (1)", []),
+        ],
         SCHEMA,
     )
     assert analysis.is_global

@@ -12,15 +12,49 @@ from hypothesis import strategies as st
 from analyzer.schema import KeyColumn
 from analyzer.values import UNKNOWN, Affinity, affinity_of, apply_affinity
 
-DECLARED_TYPES = ["INTEGER", "INT", "FLOATING POINT", "TEXT", "VARCHAR(5)", "BLOB", "",
-                  "REAL", "DOUBLE", "NUMERIC", "DECIMAL(4,2)", "BOOLEAN"]
+DECLARED_TYPES = [
+    "INTEGER",
+    "INT",
+    "FLOATING POINT",
+    "TEXT",
+    "VARCHAR(5)",
+    "BLOB",
+    "",
+    "REAL",
+    "DOUBLE",
+    "NUMERIC",
+    "DECIMAL(4,2)",
+    "BOOLEAN",
+]
 
 numbers_as_text = st.one_of(
     st.integers(-(10**20), 10**20).map(str),
     st.floats(allow_nan=False, allow_infinity=False).map(repr),
-    st.sampled_from(["7", " 7 ", "+7", "-0", "7.", ".5", "1e3", "1E-2", "0x10", "1_000",
-                     "12abc", "", " ", "007", "7.0", "-7.25e1", "9223372036854775807",
-                     "9223372036854775808", "1e400", "nan", "inf"]),
+    st.sampled_from(
+        [
+            "7",
+            " 7 ",
+            "+7",
+            "-0",
+            "7.",
+            ".5",
+            "1e3",
+            "1E-2",
+            "0x10",
+            "1_000",
+            "12abc",
+            "",
+            " ",
+            "007",
+            "7.0",
+            "-7.25e1",
+            "9223372036854775807",
+            "9223372036854775808",
+            "1e400",
+            "nan",
+            "inf",
+        ]
+    ),
 )
 values = st.one_of(
     st.none(),

@@ -96,7 +96,9 @@ def test_unique_generated_column_is_touched_through_its_inputs() -> None:
 
 
 def test_unique_constraint_on_the_key_itself_changes_nothing() -> None:
-    assert writes(run(SCHEMA, "INSERT INTO redundant(id, v) VALUES (1, 2)")) == {("redundant", (1,))}
+    assert writes(run(SCHEMA, "INSERT INTO redundant(id, v) VALUES (1, 2)")) == {
+        ("redundant", (1,))
+    }
 
 
 def test_update_of_a_key_column_writes_the_whole_table() -> None:
@@ -140,8 +142,10 @@ def test_constraint_level_on_conflict_replace_makes_a_plain_insert_whole_table()
 
 
 def test_upsert_on_the_key_is_a_point_write() -> None:
-    sql = ("INSERT INTO t(id, v) VALUES (?, ?) "
-           "ON CONFLICT(id) DO UPDATE SET v = excluded.v WHERE v IS NOT excluded.v")
+    sql = (
+        "INSERT INTO t(id, v) VALUES (?, ?) "
+        "ON CONFLICT(id) DO UPDATE SET v = excluded.v WHERE v IS NOT excluded.v"
+    )
     assert writes(run(SCHEMA, sql, [3, 4])) == {("t", (3,))}
     assert writes(run(SCHEMA, "INSERT INTO t(id, v) VALUES (3, 4) ON CONFLICT DO NOTHING")) == {
         ("t", (3,))
@@ -150,12 +154,15 @@ def test_upsert_on_the_key_is_a_point_write() -> None:
 
 
 def test_upsert_that_updates_the_key_or_targets_another_constraint_is_whole_table() -> None:
-    assert writes(run(
-        SCHEMA, "INSERT INTO t(id, v) VALUES (3, 4) ON CONFLICT(id) DO UPDATE SET id = 9"
-    )) == {("t", None)}
-    assert writes(run(
-        SCHEMA, "INSERT INTO uq(id, email) VALUES (3, 'a') ON CONFLICT(email) DO UPDATE SET v = 1"
-    )) == {("uq", None)}
+    assert writes(
+        run(SCHEMA, "INSERT INTO t(id, v) VALUES (3, 4) ON CONFLICT(id) DO UPDATE SET id = 9")
+    ) == {("t", None)}
+    assert writes(
+        run(
+            SCHEMA,
+            "INSERT INTO uq(id, email) VALUES (3, 'a') ON CONFLICT(email) DO UPDATE SET v = 1",
+        )
+    ) == {("uq", None)}
 
 
 def test_delete_by_key_is_a_point_and_without_where_the_whole_table() -> None:
