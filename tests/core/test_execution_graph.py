@@ -190,11 +190,11 @@ def chain(length: int, cycle: bool) -> dict[InstanceId, Instance]:
 
 
 def test_a_long_dependency_chain_executes_without_recursion_limits() -> None:
-    """Iterative Tarjan (issue 3): 20,000 chained instances, dependencies first."""
-    instances = chain(20_000, cycle=False)
-    order, blockers = plan_execution([InstanceId(0, 20_000)], instances.get, ExecutedSet(OWNERS))
+    """Iterative Tarjan (issue 3): 5,000 chained instances (5x the recursion limit), dependencies first."""
+    instances = chain(5_000, cycle=False)
+    order, blockers = plan_execution([InstanceId(0, 5_000)], instances.get, ExecutedSet(OWNERS))
     assert not blockers
-    assert [i.instance_id.slot for i in order] == list(range(1, 20_001))
+    assert [i.instance_id.slot for i in order] == list(range(1, 5_001))
 
 
 def test_a_long_cycle_is_one_component_in_instance_id_order() -> None:
