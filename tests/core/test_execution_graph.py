@@ -190,7 +190,8 @@ def chain(length: int, cycle: bool) -> dict[InstanceId, Instance]:
 
 
 def test_a_long_dependency_chain_executes_without_recursion_limits() -> None:
-    """Iterative Tarjan (issue 3): 5,000 chained instances (5x the recursion limit), dependencies first."""
+    """Iterative Tarjan (issue 3): 5,000 chained instances (five times Python's
+    recursion limit) execute dependencies first."""
     instances = chain(5_000, cycle=False)
     order, blockers = plan_execution([InstanceId(0, 5_000)], instances.get, ExecutedSet(OWNERS))
     assert not blockers
