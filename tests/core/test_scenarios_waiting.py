@@ -285,8 +285,8 @@ def _t10_schedule(mutations: frozenset[str]) -> tuple[ScriptedCluster, InstanceI
 
 def test_t10_a_waiting_message_aborts_only_above_the_threshold() -> None:
     """T10 (§4.2 Lemma 12): Waiting(a, 1) does not abort b at p3 (nor does a duplicate),
-    Waiting(b, 2) does abort a at p5 (2 > 1), once even when duplicated. Then p3 sees a committed NOP -> b = (c', ∅), p2's fast
-    commit."""
+    Waiting(b, 2) does abort a at p5 (2 > 1), once even when duplicated. Then p3 sees a
+    committed NOP -> b = (c', ∅), p2's fast commit."""
     cluster, a, b = _t10_schedule(frozenset())
     assert not has_pending(cluster, Accept, b)
     cluster.deliver(msg(Waiting, to=2, instance=a), keep=True)  # duplicates change nothing
