@@ -28,24 +28,26 @@ class Key:
         return self.key is None
 
 
-def _tagged(value: KeyValue) -> list:
-    if value is None:
-        return ["n"]
-    kind = type(value)
-    if kind is int:
-        return ["i", value]
-    if kind is float:
-        return ["r", (value + 0.0).hex()]  # +0.0 turns -0.0 into 0.0, which SQLite equates
-    if kind is str:
-        return ["t", value]
-    if kind is bytes:
-        return ["b", value.hex()]  # type: ignore[union-attr]
-    raise TypeError(f"not an SQLite value: {value!r}")
-
-
 def encode_key(key: tuple[KeyValue, ...]) -> str:
-    """The canonical string of a typed key tuple."""
-    return json.dumps([_tagged(v) for v in key], separators=(",", ":"), ensure_ascii=True)
+    """The canonical string of a typed key tuple: the compact ASCII JSON of
+    [[tag, value], ...] (built by hand: this runs for every key of every command)."""
+    parts = []
+    for value in key:
+        kind = type(value)
+        if kind is int:
+            parts.append(f'["i",{value}]')
+        elif kind is str:
+            parts.append(f'["t",{json.dumps(value)}]')
+        elif value is None:
+            parts.append('["n"]')
+        elif kind is float:
+            # +0.0 turns -0.0 into 0.0, which SQLite equates with it
+            parts.append(f'["r","{(value + 0.0).hex()}"]')  # type: ignore[operator]
+        elif kind is bytes:
+            parts.append(f'["b","{value.hex()}"]')  # type: ignore[union-attr]
+        else:
+            raise TypeError(f"not an SQLite value: {value!r}")
+    return f"[{','.join(parts)}]"
 
 
 def conflict_item(key: Key) -> tuple[str, str | None]:

@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from analyzer import AnalyzerError, analyze, encode_key, plan_statement
 from tests.analyzer.support import run, schema_from
 
@@ -93,3 +96,24 @@ def test_a_new_schema_version_gets_its_own_plans() -> None:
     sql = "UPDATE t SET v = 1 WHERE id = 1"
     assert {k.key for k in run(old, sql).writes} == {(1,)}
     assert {k.key for k in run(new, sql).writes} == {None}
+
+
+key_values = st.one_of(
+    st.none(),
+    st.integers(-(1 << 63), (1 << 63) - 1),
+    st.floats(allow_nan=False),
+    st.text(),
+    st.binary(),
+)
+
+
+@settings(max_examples=200)
+@given(st.lists(key_values, min_size=1, max_size=4))
+def test_encoding_is_canonical_compact_json_that_decodes_to_the_tagged_values(key) -> None:
+    text = encode_key(tuple(key))
+    decoded = json.loads(text)
+    assert text == json.dumps(decoded, separators=(",", ":"))
+    assert text.isascii()
+    assert [item[0] for item in decoded] == [
+        {type(None): "n", int: "i", float: "r", str: "t", bytes: "b"}[type(v)] for v in key
+    ]
