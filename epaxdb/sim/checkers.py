@@ -174,8 +174,11 @@ class Checkers:
         request_id = command.request_id
         applied = kv.applied
         pair_order = self._pair_order
+        position = applied[request_id]
         for other in self.interfering[request_id]:
-            if other not in applied or other == request_id:
+            # Only requests that took effect *before* this one: a batch marks all its
+            # requests applied before their effects are checked one by one.
+            if other == request_id or applied.get(other, position) >= position:
                 continue
             pair = (other, request_id) if other < request_id else (request_id, other)
             first = pair_order.setdefault(pair, other)
