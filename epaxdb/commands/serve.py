@@ -28,10 +28,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from analyzer import Schema, analyze
+from analyzer import AnalyzerError, Schema, analyze
 from epaxdb.errors import ConfigError, EpaxdbError
 from epaxdb.runtime.datadir import DataDirectory
-from epaxdb.runtime.errors import DataDirectoryInUse
+from epaxdb.runtime.errors import DataDirectoryInUse, SchemaMayBeStale
 from epaxdb.runtime.events import configure_logging, log_event
 from epaxdb.runtime.node import Node, NodeSettings
 from epaxdb.runtime.sql_machine import (
@@ -115,6 +115,10 @@ def load_config(args: argparse.Namespace) -> ServeConfig:
     return ServeConfig(settings, http)
 
 
+# Refusals that DDL this replica has not executed yet could explain.
+_SCHEMA_DEPENDENT_CODES = frozenset({"unknown_table"})
+
+
 class AnalyzerKeys:
     """The analyzer behind the SQL state machine's `Analyze`, with its `Schema`
     (and so its plan cache) kept for as long as the schema version does not change."""
@@ -128,7 +132,12 @@ class AnalyzerKeys:
         schema = self._schema
         if schema is None or schema.version != snapshot.version:
             schema = self._schema = Schema.from_catalog(snapshot.catalog, version=snapshot.version)
-        analysis = analyze(list(statements), schema)
+        try:
+            analysis = analyze(list(statements), schema)
+        except AnalyzerError as refusal:
+            if refusal.code in _SCHEMA_DEPENDENT_CODES:
+                raise SchemaMayBeStale(refusal) from None
+            raise
         reads, writes, is_global = analysis.conflict_keys()
         bound = tuple((statement.sql, statement.params) for statement in analysis.statements)
         return AnalyzedTransaction(bound, reads, writes, is_global)

@@ -35,3 +35,13 @@ class IdentityMismatch(ConfigError):
 
 class InvalidRequest(EpaxdbError):
     """A client request that is not a well-formed transaction (nothing submitted)."""
+
+
+class SchemaMayBeStale(EpaxdbError):
+    """A state machine refused a request in a way that a schema change this replica
+    has not executed yet could explain (e.g. an unknown table). The node catches up
+    once and asks again; `refusal` is what the client gets if it still fails."""
+
+    def __init__(self, refusal: Exception) -> None:
+        super().__init__(str(refusal))
+        self.refusal = refusal

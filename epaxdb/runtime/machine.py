@@ -30,7 +30,12 @@ class StateMachine(Protocol):
     settings: tuple[tuple[str, str], ...]
 
     def prepare(self, request: Any, request_id: str) -> Command:
-        """Build the command for a client request, or raise the refusal."""
+        """Build the command for a client request, or raise the refusal
+        (`SchemaMayBeStale` wrapping it when newer DDL could change the verdict)."""
+        ...
+
+    def barrier(self, request_id: str) -> Command:
+        """A command that changes nothing and interferes with everything."""
         ...
 
     def apply(self, instance_id: InstanceId, batch: Batch) -> list[Any]:

@@ -55,7 +55,7 @@ from epaxdb.messages import PROTOCOL_VERSION, Gossip, Message
 from epaxdb.records import DurableRecord, Execution, FloorRecord, Outgoing
 from epaxdb.replica import Replica
 from epaxdb.runtime.datadir import DataDirectory, Identity
-from epaxdb.runtime.errors import OutcomeUnknown, Unavailable
+from epaxdb.runtime.errors import OutcomeUnknown, SchemaMayBeStale, Unavailable
 from epaxdb.runtime.events import log_event
 from epaxdb.runtime.handshake import Hello
 from epaxdb.runtime.log import InstanceLog, open_log
@@ -242,19 +242,50 @@ class Node:
 
         Raises the machine's refusal (nothing submitted), `Unavailable` (nothing
         submitted) or `OutcomeUnknown` (submitted, no result in time)."""
+        self._check_accepting()
+        request_id = request_id or uuid.uuid4().hex
+        if request_id not in self._pending:
+            command = await self._prepare(request, request_id, timeout_s)
+            if request_id not in self._pending:  # a twin may have entered meanwhile
+                self._propose(command)
+        return await self._result(request_id, timeout_s)
+
+    async def _prepare(self, request: Any, request_id: str, timeout_s: float) -> Command:
+        try:
+            return self._machine.prepare(request, request_id)
+        except SchemaMayBeStale:
+            pass
+        # The refusal may come from DDL this replica has not executed yet. A barrier
+        # interferes with everything, so it executes after every command committed
+        # before it was proposed (the DDL a client saw acknowledged included); the
+        # schema read after it is at least as new as anything a client has seen.
+        barrier = self._machine.barrier(uuid.uuid4().hex)
+        self._propose(barrier)
+        try:
+            await self._result(barrier.request_id, timeout_s)
+        except OutcomeUnknown:
+            raise Unavailable("could not catch up with the cluster's schema in time") from None
+        try:
+            return self._machine.prepare(request, request_id)
+        except SchemaMayBeStale as stale:
+            raise stale.refusal from None
+
+    def _check_accepting(self) -> None:
         if self._stopping or self.failure is not None:
             raise Unavailable("the replica is not accepting transactions")
-        request_id = request_id or uuid.uuid4().hex
-        waiting = self._pending.get(request_id)
-        if waiting is None:
-            if len(self._pending) >= self.settings.max_pending:
-                raise Unavailable(f"overloaded: {len(self._pending)} transactions in flight")
-            command = self._machine.prepare(request, request_id)
-            waiting = self._pending[request_id] = _Waiting(self._loop.create_future())
-            self._proposals.append(command)
-            self._wake.set()
-            self.counters.submitted += 1
-            self.counters.pending_peak = max(self.counters.pending_peak, len(self._pending))
+        if len(self._pending) >= self.settings.max_pending:
+            raise Unavailable(f"overloaded: {len(self._pending)} transactions in flight")
+
+    def _propose(self, command: Command) -> None:
+        self._check_accepting()
+        self._pending[command.request_id] = _Waiting(self._loop.create_future())
+        self._proposals.append(command)
+        self._wake.set()
+        self.counters.submitted += 1
+        self.counters.pending_peak = max(self.counters.pending_peak, len(self._pending))
+
+    async def _result(self, request_id: str, timeout_s: float) -> Any:
+        waiting = self._pending[request_id]
         waiting.waiters += 1
         try:
             async with asyncio.timeout(timeout_s):

@@ -21,6 +21,8 @@ retryable result, the same on every replica).
 The analysis reads a cached schema snapshot (catalog rows + schema version). The
 snapshot is refreshed after a batch holding a global command (DDL interferes with
 everything) and after any `schema_changed` result, so a stale cache heals itself.
+A *barrier* is a global transaction without statements: the node proposes one when
+a refusal may come from DDL this replica has not executed yet (`SchemaMayBeStale`).
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class TransactionPayload:
     statements: tuple[Statement, ...]
     timestamp_ms: int
     seed: int
-    schema_version: int
+    schema_version: int | None  # None: no check (a barrier has no statements to check)
 
     def encode(self) -> bytes:
         return msgpack.packb(
@@ -144,6 +146,10 @@ class SqlStateMachine:
         return Command(
             request_id, payload.encode(), analysed.reads, analysed.writes, analysed.is_global
         )
+
+    def barrier(self, request_id: str) -> Command:
+        payload = TransactionPayload((), time.time_ns() // 1_000_000, 0, None)
+        return Command(request_id, payload.encode(), is_global=True)
 
     def apply(self, instance_id: InstanceId, batch: Batch) -> list[TransactionResult]:
         results = []

@@ -34,13 +34,17 @@ class CounterMachine:
             raise ValueError(f"bad counter request {request!r}")
         return Command(request_id, msgpack.packb([key, delta]), writes=frozenset({("c", key)}))
 
+    def barrier(self, request_id: str) -> Command:
+        return Command(request_id, msgpack.packb(["", 0]), is_global=True)
+
     def apply(self, instance_id: InstanceId, batch: Batch) -> list[Any]:
         results = []
         for index, command in enumerate(batch):
             if command.request_id not in self.results:
                 key, delta = msgpack.unpackb(command.payload)
-                self.counters[key] = self.counters.get(key, 0) + delta
-                self.results[command.request_id] = self.counters[key]
+                if key:  # the barrier's empty key changes nothing
+                    self.counters[key] = self.counters.get(key, 0) + delta
+                self.results[command.request_id] = self.counters.get(key, 0)
                 self.applied.append(command.request_id)
             position = marker(instance_id, index, len(batch))
             if position not in self.markers:
