@@ -36,7 +36,7 @@ KINDS = ["alias", "alias_auto", "text_pk", "int_without_rowid", "composite", "no
 class TableSpec:
     name: str
     kind: str
-    unique: bool
+    unique: str  # constraint on v0: "", "UNIQUE" or "UNIQUE ON CONFLICT REPLACE"
     parent: str | None = None
     on_delete: str = "NO ACTION"
     on_update: str = "NO ACTION"
@@ -62,7 +62,7 @@ class TableSpec:
             "composite": ["a TEXT", "b INT"],
             "no_pk": [],
         }[self.kind]
-        columns += ["v0 TEXT UNIQUE" if self.unique else "v0 TEXT", "v1"]
+        columns += [f"v0 TEXT {self.unique}", "v1"]
         if self.parent:
             columns.append(
                 f"p REFERENCES {self.parent} ON DELETE {self.on_delete} ON UPDATE {self.on_update}"
@@ -86,7 +86,8 @@ class World:
 def worlds(draw) -> World:
     tables: list[TableSpec] = []
     for i in range(draw(st.integers(2, 3))):
-        spec = TableSpec(f"t{i}", draw(st.sampled_from(KINDS)), draw(st.booleans()))
+        unique = draw(st.sampled_from(["", "", "UNIQUE", "UNIQUE ON CONFLICT REPLACE"]))
+        spec = TableSpec(f"t{i}", draw(st.sampled_from(KINDS)), unique)
         parents = [t for t in tables if t.single_key and t.kind != "no_pk"]
         if parents and draw(st.booleans()):
             spec.parent = draw(st.sampled_from(parents)).name
@@ -94,7 +95,7 @@ def worlds(draw) -> World:
             spec.on_update = draw(st.sampled_from(ACTIONS))
         tables.append(spec)
     world = World(tables)
-    extra = draw(st.sampled_from(["none", "none", "trigger", "view"]))
+    extra = draw(st.sampled_from(["none", "none", "trigger", "view", "index"]))
     target = draw(st.sampled_from(tables)).name
     if extra == "trigger":
         event = draw(st.sampled_from(["INSERT", "UPDATE", "DELETE"]))
@@ -104,6 +105,8 @@ def worlds(draw) -> World:
         )
     elif extra == "view":
         world.extras.append(f"CREATE VIEW vw AS SELECT * FROM {target};")
+    elif extra == "index":
+        world.extras.append(f"CREATE UNIQUE INDEX ux ON {target}(abs(v1)) WHERE v1 > 0;")
     return world
 
 
@@ -138,7 +141,7 @@ def statements(draw, world: World) -> tuple[str, list]:
     table = draw(st.sampled_from(world.tables))
     other = draw(st.sampled_from(world.tables))
     name = table.name
-    shape = draw(st.integers(0, 15))
+    shape = draw(st.integers(0, 19))
     if shape == 0:
         predicate, params = _key_predicate(draw, table)
         return f"SELECT * FROM {name} WHERE {predicate}", params
@@ -196,6 +199,22 @@ def statements(draw, world: World) -> tuple[str, list]:
         )
     if shape == 14 and any("VIEW" in e for e in world.extras):
         return "SELECT * FROM vw WHERE v1 = ?", [draw(st.sampled_from(VALUES))]
+    if shape == 15:
+        predicate, params = _key_predicate(draw, table)
+        return (
+            f"UPDATE OR REPLACE {name} SET v0 = ?, v1 = ? WHERE {predicate}",
+            [draw(st.sampled_from(VALUES)) for _ in "ab"] + params,
+        )
+    if shape == 16:
+        predicate, params = _key_predicate(draw, other)
+        cte = f"WITH c AS (SELECT v1 FROM {other.name} WHERE {predicate}) "
+        return cte + f"DELETE FROM {name} WHERE v1 IN (SELECT v1 FROM c)", params
+    if shape == 17:
+        first, params = _insert(draw, table, "REPLACE")
+        _, more = _insert(draw, table, "REPLACE")
+        if len(more) == len(params) and "ON CONFLICT" not in first:
+            return f"{first}, ({', '.join('?' * len(more))})", params + more
+        return first, params
     return _insert(draw, table)
 
 
