@@ -171,6 +171,7 @@ class Node:
         directory = DataDirectory(settings.data_dir)
         directory.open(Identity(settings.cluster_id, settings.replica_id, config.replica_count))
         log: InstanceLog | None = None
+        machine: StateMachine | None = None
         try:
             log, loaded = open_log(settings.data_dir)
             machine = open_machine(directory)
@@ -179,6 +180,8 @@ class Node:
             replica = Replica(config, settings.replica_id, random.Random(seed),
                               loaded.restored(executed))  # fmt: skip
         except BaseException:
+            if machine is not None:
+                machine.close()
             if log is not None:
                 log.close()
             directory.close()
@@ -225,7 +228,8 @@ class Node:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.transport.close()
         self._abandon_pending("the replica shut down before the result was known")
-        self._machine_thread.submit(self._machine.close).result()
+        # Behind any execution still queued: close the state database after it.
+        await asyncio.get_running_loop().run_in_executor(self._machine_thread, self._machine.close)
         self._machine_thread.shutdown()
         self._log_thread.shutdown()
         self._log.close()
