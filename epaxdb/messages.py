@@ -10,7 +10,9 @@ replica learns of instances whose messages it missed).
 Every instance-scoped message carries the full instance id; the sender is supplied by
 the transport. `Deps` is a set of instance ids plus a *floor*: for each owner, every
 slot at or below the floor is an implicit dependency (an instance executed on every
-replica, whose record may already be garbage collected).
+replica, whose record may already be garbage collected). An acceptor raises the floor
+of its reply when it has already forgotten instances above the proposer's floor, so a
+forgotten conflict is still covered (and such a reply never counts for the fast path).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import enum
 from dataclasses import dataclass
 
 from epaxdb.command import Batch
-from epaxdb.errors import invariant
 from epaxdb.ids import Ballot, InstanceId
 
 PROTOCOL_VERSION = 1
@@ -41,10 +42,11 @@ class Deps:
         return instance_id in self.ids or instance_id.slot <= self.floor[instance_id.owner]
 
     def union(self, other: Deps) -> Deps:
-        """Union of two dependency sets of one instance. Replies echo the coordinator's
-        floor, so the floors are always equal; a mismatch is a protocol bug."""
-        invariant(self.floor == other.floor, f"deps floors differ: {self.floor} {other.floor}")
-        return Deps(self.ids | other.ids, self.floor)
+        """Union of two dependency sets: explicit ids and, per owner, the higher floor
+        (everything below either floor is executed on every replica)."""
+        if self.floor == other.floor:
+            return Deps(self.ids | other.ids, self.floor)
+        return Deps(self.ids | other.ids, tuple(map(max, self.floor, other.floor)))
 
 
 def empty_deps(replica_count: int) -> Deps:
@@ -139,6 +141,7 @@ class CommitQuery:
 class Gossip:
     executed_prefix: tuple[int, ...]
     highest_slot: tuple[int, ...]
+    floor: tuple[int, ...]
 
 
 Message = (

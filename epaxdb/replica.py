@@ -175,6 +175,11 @@ class Replica:
         self._floor = (0,) * self._n
         self._pruned_upto = [0] * self._n
         self._peer_executed = [[0] * self._n for _ in range(self._n)]
+        # Floors the replicas announced; below their minimum everyone has dropped the
+        # instances, so the conflict index may forget them too (see _on_pre_accept).
+        self._peer_floor = [[0] * self._n for _ in range(self._n)]
+        self._shared_floor = (0,) * self._n
+        self._index_pruned_upto = [0] * self._n
         self._executed = ExecutedSet(self._n)
         self._blocked_on: dict[InstanceId, set[InstanceId]] = {}
         self._to_execute: set[InstanceId] = set()
@@ -316,7 +321,9 @@ class Replica:
         for candidate_id in self._index.candidates(footprint):
             if candidate_id == instance_id or candidate_id.slot <= floor[candidate_id.owner]:
                 continue
-            if self._instances[candidate_id].conflicts_now(footprint):
+            candidate = self._instances.get(candidate_id)
+            # A dropped instance (executed everywhere) is known by its keys only.
+            if candidate is None or candidate.conflicts_now(footprint):
                 found.add(candidate_id)
         return found
 
@@ -335,8 +342,13 @@ class Replica:
             return  # never vote at ballot 0 after promising a recovery ballot
         if instance.phase is Phase.INITIAL:
             footprint = Footprint.of(message.batch)
-            local = self._conflicting(instance_id, footprint, message.deps.floor)
-            deps = Deps(message.deps.ids | local, message.deps.floor)
+            floor = message.deps.floor
+            if any(map(int.__lt__, floor, self._shared_floor)):
+                # The proposer's floor predates instances this replica has forgotten the
+                # keys of: cover them by raising the floor (they ran everywhere).
+                floor = tuple(map(max, floor, self._shared_floor))
+            local = self._conflicting(instance_id, footprint, floor)
+            deps = Deps(message.deps.ids | local, floor)
             self._pre_accept(instance, message.batch, deps, message.deps, footprint)
             self._arm(instance, self.config.recovery_timeout_ms)
         if instance.phase is Phase.PREACCEPTED:
@@ -627,7 +639,9 @@ class Replica:
         for other_id in sorted(self._index.candidates(footprint)):
             if other_id == instance_id or message.deps.covers(other_id):
                 continue
-            other = self._instances[other_id]
+            other = self._instances.get(other_id)
+            if other is None:
+                continue  # executed on every replica: it precedes this one everywhere
             if other.committed:
                 assert other.deps is not None
                 if other.is_nop or not other.footprint.conflicts(footprint):
@@ -826,17 +840,25 @@ class Replica:
     # ------------------------------------------------------------------ gossip and GC
 
     def _gossip(self) -> None:
-        self._broadcast(Gossip(tuple(self._executed.prefix), tuple(self._highest_slot)))
+        self._broadcast(
+            Gossip(tuple(self._executed.prefix), tuple(self._highest_slot), self._floor)
+        )
         self._peer_executed[self.replica_id] = list(self._executed.prefix)
         self._advance_floor()
 
     def _on_gossip(self, sender: ReplicaId, message: Gossip) -> None:
-        if len(message.executed_prefix) != self._n or len(message.highest_slot) != self._n:
+        if not len(message.executed_prefix) == len(message.highest_slot) == len(
+            message.floor
+        ) == self._n:
             return
         known = self._peer_executed[sender]
         for owner, prefix in enumerate(message.executed_prefix):
             if prefix > known[owner]:
                 known[owner] = prefix
+        floors = self._peer_floor[sender]
+        for owner, floor in enumerate(message.floor):
+            if floor > floors[owner]:
+                floors[owner] = floor
         missing = []
         for owner, highest in enumerate(message.highest_slot):
             if owner == self.replica_id:
@@ -864,23 +886,33 @@ class Replica:
             min(self._peer_executed[replica][owner] for replica in range(self._n))
             for owner in range(self._n)
         )
-        if floor == self._floor:
+        if floor != self._floor:
+            self._floor = floor
+            self._ready.records.append(FloorRecord(floor))
+            for owner in range(self._n):
+                for slot in range(self._pruned_upto[owner] + 1, floor[owner] + 1):
+                    instance_id = InstanceId(owner, slot)
+                    instance = self._instances.pop(instance_id, None)
+                    invariant(
+                        instance is None or instance.executed,
+                        f"garbage collecting unexecuted {instance_id}",
+                    )
+                    self._open_nops.discard(instance_id)
+                    self._dirty.pop(instance_id, None)
+                    self._waiting_seen.pop(instance_id, None)
+                self._pruned_upto[owner] = max(self._pruned_upto[owner], floor[owner])
+        self._peer_floor[self.replica_id] = list(self._floor)
+        shared = tuple(
+            min(self._peer_floor[replica][owner] for replica in range(self._n))
+            for owner in range(self._n)
+        )
+        if shared == self._shared_floor:
             return
-        self._floor = floor
-        self._ready.records.append(FloorRecord(floor))
+        self._shared_floor = shared
         for owner in range(self._n):
-            for slot in range(self._pruned_upto[owner] + 1, floor[owner] + 1):
-                instance_id = InstanceId(owner, slot)
-                instance = self._instances.pop(instance_id, None)
-                invariant(
-                    instance is None or instance.executed,
-                    f"garbage collecting unexecuted {instance_id}",
-                )
-                self._index.remove(instance_id)
-                self._open_nops.discard(instance_id)
-                self._dirty.pop(instance_id, None)
-                self._waiting_seen.pop(instance_id, None)
-            self._pruned_upto[owner] = max(self._pruned_upto[owner], floor[owner])
+            for slot in range(self._index_pruned_upto[owner] + 1, shared[owner] + 1):
+                self._index.remove(InstanceId(owner, slot))
+            self._index_pruned_upto[owner] = max(self._index_pruned_upto[owner], shared[owner])
 
     def _is_collected(self, instance_id: InstanceId) -> bool:
         return instance_id.slot <= self._floor[instance_id.owner]
@@ -912,10 +944,14 @@ class Replica:
 
     def _restore(self, restored: RestoredState) -> None:
         if restored.floor is not None:
-            self._floor = restored.floor
+            # The keys of instances below the floor are gone with their records: treat
+            # the floor as shared, so late proposals below it get their floor raised.
+            self._floor = self._shared_floor = restored.floor
             self._pruned_upto = list(restored.floor)
+            self._index_pruned_upto = list(restored.floor)
             for replica in range(self._n):
                 self._peer_executed[replica] = list(restored.floor)
+                self._peer_floor[replica] = list(restored.floor)
         self._executed = ExecutedSet(self._n, restored.executed)
         for owner in range(self._n):
             self._executed.advance_prefix(owner, self._floor[owner])

@@ -322,9 +322,9 @@ def _register_all() -> None:
         lambda ids: CommitQuery(_dec_ids(ids)),
     )  # fmt: skip
     _register(
-        t[Gossip], Gossip, 2,
-        lambda m: (m.executed_prefix, m.highest_slot),
-        lambda e, h: Gossip(_dec_nats(e), _dec_nats(h)),
+        t[Gossip], Gossip, 3,
+        lambda m: (m.executed_prefix, m.highest_slot, m.floor),
+        lambda e, h, f: Gossip(_dec_nats(e), _dec_nats(h), _dec_nats(f)),
     )  # fmt: skip
     r = RECORD_TAGS
     _register(

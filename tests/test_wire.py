@@ -73,7 +73,7 @@ MESSAGE_STRATEGIES = {
     Waiting: st.builds(Waiting, ids, nats),
     Nack: st.builds(Nack, ids, ballots),
     CommitQuery: st.builds(CommitQuery, st.lists(ids, max_size=5).map(tuple)),
-    Gossip: st.builds(Gossip, naturals_tuple, naturals_tuple),
+    Gossip: st.builds(Gossip, naturals_tuple, naturals_tuple, naturals_tuple),
 }
 RECORD_STRATEGIES = {
     InstanceRecord: st.builds(
@@ -234,7 +234,7 @@ GOLDEN = [
     (Waiting(_ID, 3), "94010a92020703"),
     (Nack(_ID, _B), "94010b920207920301"),
     (CommitQuery((_ID, InstanceId(0, 1))), "93010c92920207920001"),
-    (Gossip((1, 2, 3), (4, 5, 6)), "94010d9301020393040506"),
+    (Gossip((1, 2, 3), (4, 5, 6), (0, 1, 0)), "95010d9301020393040506"+"93000100"),
 ]  # fmt: skip
 GOLDEN_RECORDS = [
     (InstanceRecord(_ID, Phase.COMMITTED, _B, _B, (_C2,), _DEPS, None, None),

@@ -17,11 +17,9 @@ Theory of operation. The checkers keep *ghost* state that no replica could know:
   clients before it was first proposed. Real-time order: each of them must already
   have taken effect wherever the request takes effect.
 - Visibility (the dependency invariant EPaxos* proves): of two interfering non-NOP
-  instances chosen, one has the other in its deps (or under its deps floor), unless
-  one was executed on every replica before the other was chosen. That exception is
-  garbage collection: a replica drops instances executed everywhere and no longer
-  reports them as dependencies, which is safe because every replica has executed
-  them already.
+  instances chosen, one has the other in its deps or under its deps floor. Strict,
+  garbage collection included: an acceptor that forgot an instance above a
+  proposer's floor raises the floor of its reply to cover it.
 - Exactly-once: a replica never executes an instance twice (also across restarts),
   executes only chosen instances, and only after every dependency is executed (or is
   a NOP) by the end of the same Ready, since an SCC executes as a whole.
@@ -128,10 +126,7 @@ class Checkers:
             return
         for command in batch:
             self._check_proposed(command, f"committed in {instance_id}")
-        everywhere = self.executed_everywhere
         for other in self._instances.add(instance_id, Footprint.of(batch)):
-            if other in everywhere:
-                continue  # executed on every replica already: it precedes this one anyway
             if not (deps.covers(other) or self.chosen[other][1].covers(instance_id)):
                 raise CheckFailed(
                     "visibility",

@@ -77,9 +77,6 @@ class ScriptedCluster:
     now_ms: float = 0.0
     # (earlier, later): interfering instances some replica applied in this order.
     applied_before: set[tuple[InstanceId, InstanceId]] = field(default_factory=set)
-    # Pairs whose Visibility rests on one having run everywhere before the other was
-    # committed (see _note_commit).
-    ordered_by_gc: set[frozenset[InstanceId]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         for replica_id in range(self.config.replica_count):
@@ -123,19 +120,12 @@ class ScriptedCluster:
         for other, (other_batch, other_deps) in self.chosen.items():
             if other == instance_id or not other_batch or not conflicts(batch, other_batch):
                 continue
-            if deps.covers(other) or other_deps.covers(instance_id):
-                continue
-            # An acceptor no longer reports an instance it garbage collected (executed on
-            # every replica) even when the proposer's older floor does not cover it. The
-            # order is still safe: `other` ran everywhere before this commit existed.
-            assert self._executed_everywhere(other), (
+            # Strict, garbage collection included: an acceptor that forgot an instance
+            # above the proposer's floor raises the floor of its reply to cover it.
+            assert deps.covers(other) or other_deps.covers(instance_id), (
                 f"visibility violated between {min(instance_id, other)} "
                 f"and {max(instance_id, other)}"
             )
-            self.ordered_by_gc.add(frozenset((instance_id, other)))
-
-    def _executed_everywhere(self, instance_id: InstanceId) -> bool:
-        return all(instance_id in executed for executed in self.executed.values())
 
     def _note_execution(self, replica_id: ReplicaId, instance_id: InstanceId, batch: Batch) -> None:
         assert self.chosen.get(instance_id, (None,))[0] == batch, (
@@ -255,11 +245,9 @@ class ScriptedCluster:
         for position, (a, (batch_a, deps_a)) in enumerate(chosen):
             for b, (batch_b, deps_b) in chosen[position + 1 :]:
                 if batch_a and batch_b and conflicts(batch_a, batch_b):
-                    assert (
-                        deps_a.covers(b)
-                        or deps_b.covers(a)
-                        or frozenset((a, b)) in self.ordered_by_gc
-                    ), f"visibility violated between {a} and {b}"
+                    assert deps_a.covers(b) or deps_b.covers(a), (
+                        f"visibility violated between {a} and {b}"
+                    )
 
     def check_execution_order(self) -> None:
         """Interfering commands execute in the same relative order everywhere."""
