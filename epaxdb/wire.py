@@ -27,6 +27,7 @@ Frames on a stream are a 4-byte big-endian length followed by that many bytes;
 from __future__ import annotations
 
 import struct
+from functools import partial
 from collections.abc import Callable
 from typing import Any
 
@@ -118,9 +119,10 @@ def _enc_deps(deps: Deps | None) -> tuple[Any, ...] | None:
 # --- field decoders -----------------------------------------------------------------
 
 
-# Ids and ballots are named tuples: build them straight from the decoded pair.
-_new_id = InstanceId._make
-_new_ballot = Ballot._make
+# Ids and ballots are named tuples: build them straight from the decoded pair (a C
+# call; dependency sets make this the codec's hottest line).
+_new_id = partial(tuple.__new__, InstanceId)
+_new_ballot = partial(tuple.__new__, Ballot)
 
 
 def _dec_nat(x: Any) -> int:
@@ -202,7 +204,14 @@ def _dec_opt_batch(x: Any) -> Batch | None:
 def _dec_deps(x: Any) -> Deps:
     if type(x) is not tuple or len(x) != 2 or type(x[0]) is not tuple:
         raise _Malformed(f"expected deps, got {x!r}")
-    return Deps(frozenset([_dec_id(i) for i in x[0]]), _dec_nats(x[1]))
+    ids = x[0]
+    for pair in ids:  # _dec_id inlined: deps are large
+        if type(pair) is not tuple or len(pair) != 2:
+            raise _Malformed(f"expected an instance id, got {pair!r}")
+        owner, slot = pair
+        if type(owner) is not int or type(slot) is not int or owner < 0 or slot < 0:
+            raise _Malformed(f"expected an instance id, got {pair!r}")
+    return Deps(frozenset(map(_new_id, ids)), _dec_nats(x[1]))
 
 
 def _dec_opt_deps(x: Any) -> Deps | None:
