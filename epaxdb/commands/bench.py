@@ -1,7 +1,8 @@
 """`epaxdb bench TARGET`: benchmarks whose figures go to docs/benchmarks.md.
 
-Targets: `core` (the protocol state machine alone, unbatched and batched). Each prints
-one JSON object per configuration; `--json` prints only the JSON lines.
+Targets: `core` (the protocol state machine alone, unbatched and batched) and
+`analyzer` (SQL analyses per CPU-second, cached and uncached). Each prints one JSON
+object per configuration; `--json` prints only the JSON lines.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import json
 import platform
 
+from epaxdb.benchmarks.analyzer import run_analyzer_benchmark
 from epaxdb.benchmarks.core import run_core_benchmark
 
 
@@ -23,6 +25,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     core.add_argument("--repeats", type=int, default=3)
     core.add_argument("--json", action="store_true", help="print JSON lines only")
     core.set_defaults(handler=_bench_core)
+    analyzer = targets.add_parser("analyzer", help="SQL analyses per CPU-second")
+    analyzer.add_argument("--duration", type=float, default=2.0, help="seconds per case")
+    analyzer.set_defaults(handler=_bench_analyzer)
+
+
+def _bench_analyzer(args: argparse.Namespace) -> int:
+    print(json.dumps(run_analyzer_benchmark(args.duration), sort_keys=True))
+    return 0
 
 
 def _bench_core(args: argparse.Namespace) -> int:
