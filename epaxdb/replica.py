@@ -97,6 +97,8 @@ MUTATIONS = frozenset(
 # scanning at most this many slots per owner above the executed prefix.
 _LEARN_BATCH_MAX = 256
 _LEARN_SCAN_MAX = 4096
+# Recovery timers double on every lost duel or foreign attempt, up to this factor.
+_BACKOFF_MAX = 16.0
 
 
 @dataclass(slots=True)
@@ -541,6 +543,8 @@ class Replica:
         self._abandon_lower(instance, message.ballot)
         instance.ballot = message.ballot
         self._touch(instance)
+        # Someone else is recovering it: give that attempt time before trying ourselves.
+        instance.backoff = min(instance.backoff * 2, _BACKOFF_MAX)
         self._arm(instance, self.config.recovery_timeout_ms)
         self._send(sender, self._recover_ok(instance, message.ballot, joined_before))
 
@@ -746,6 +750,7 @@ class Replica:
         # so a later attempt of ours goes above it; back off to let that one finish.
         self._abandon_lower(instance, message.ballot)
         instance.ballot = message.ballot
+        instance.backoff = min(instance.backoff * 2, _BACKOFF_MAX)
         self._touch(instance)
         self._arm(instance, self.config.recovery_timeout_ms)
 
@@ -793,16 +798,19 @@ class Replica:
         if instance.committed:
             return
         if instance.timer_stage == 0:
-            # Cheap first: someone may simply have the commit we missed.
+            # Cheap first: someone may simply have the commit we missed. Then recover,
+            # the owner's successors first: replicas ranked later wait longer, so they
+            # rarely duel over one instance.
             instance.timer_stage = 1
             self._broadcast(CommitQuery((instance_id,)))
-            self._arm(instance, self.config.recovery_timeout_ms)
+            rank = (self.replica_id - instance_id.owner - 1) % self._n
+            self._arm(instance, self.config.recovery_timeout_ms * (1 + rank))
             return
         attempt = self._recoveries.get(instance_id)
         if attempt is not None:
             # A stuck attempt: the same ballot can no longer gather its quorum.
             del self._recoveries[instance_id]
-        instance.backoff = min(instance.backoff * 2, 16.0)
+        instance.backoff = min(instance.backoff * 2, _BACKOFF_MAX)
         self._start_recovery(instance)
 
     def _retransmit_pre_accept(self, instance: Instance, leading: _Leading) -> None:
