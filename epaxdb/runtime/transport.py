@@ -212,7 +212,10 @@ class Transport:
         theirs, given_proof = Hello.decode(await _read_frame(reader))
         reason = mismatch(self.hello, theirs)
         if reason is None and theirs.replica_id not in self._links:
-            reason = f"replica id {theirs.replica_id} is not a peer of replica {self.hello.replica_id}"
+            reason = (
+                f"replica id {theirs.replica_id} is not a peer of replica "
+                f"{self.hello.replica_id}"
+            )
         if reason is None and self._secret is not None:
             if not proof_is_valid(self._secret, ours.nonce, theirs, given_proof):
                 reason = "cluster secret does not match"

@@ -19,7 +19,9 @@ from epaxdb.runtime.errors import DataDirectoryInUse, IdentityMismatch
 from epaxdb.runtime.log import LOG_FILE_NAME, MAGIC, open_log
 
 
-def record(owner: int, slot: int, phase: Phase = Phase.COMMITTED, ballot: int = 0) -> InstanceRecord:
+def record(
+    owner: int, slot: int, phase: Phase = Phase.COMMITTED, ballot: int = 0
+) -> InstanceRecord:
     batch = (Command(f"r{owner}.{slot}", b"payload", writes=frozenset({("t", str(slot))})),)
     deps = Deps(frozenset(), (0, 0, 0))
     return InstanceRecord(
@@ -179,7 +181,8 @@ IDENTITY = Identity(cluster_id="c1", replica_id=0, replica_count=3)
 def test_second_opener_of_a_data_directory_is_refused(tmp_path: Path) -> None:
     first = DataDirectory(tmp_path / "data")
     first.open(IDENTITY)
-    with pytest.raises(DataDirectoryInUse, match=f"in use by another process \\(pid {os.getpid()}\\)"):
+    refusal = f"in use by another process \\(pid {os.getpid()}\\)"
+    with pytest.raises(DataDirectoryInUse, match=refusal):
         DataDirectory(tmp_path / "data").open(IDENTITY)
     first.close()
     second = DataDirectory(tmp_path / "data")

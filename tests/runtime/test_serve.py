@@ -20,8 +20,10 @@ def config(*argv: str) -> ServeConfig:
 
 
 def test_peers_list_every_replica_with_its_id(tmp_path: Path) -> None:
-    loaded = config("--id", "1", "--peers", "0=10.0.0.1:7000,1=10.0.0.2:7000,2=[::1]:7002",
-                    "--http", "0.0.0.0:8000", "--data", str(tmp_path), "--listen", "0.0.0.0:7000")  # fmt: skip
+    loaded = config(
+        "--id", "1", "--peers", "0=10.0.0.1:7000,1=10.0.0.2:7000,2=[::1]:7002",
+        "--http", "0.0.0.0:8000", "--data", str(tmp_path), "--listen", "0.0.0.0:7000",
+    )  # fmt: skip
     assert loaded.node.peers == {
         0: Address("10.0.0.1", 7000), 1: Address("10.0.0.2", 7000), 2: Address("::1", 7002)
     }

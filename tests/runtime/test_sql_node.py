@@ -39,7 +39,9 @@ def test_refusal_from_a_schema_not_yet_executed_here_waits_for_it(tmp_path: Path
         for replica_id in range(3):
             machine_class = LaggingSqlMachine if replica_id == 2 else SqlStateMachine
 
-            def open_machine(directory: DataDirectory, cls: type = machine_class) -> SqlStateMachine:
+            def open_machine(
+                directory: DataDirectory, cls: type = machine_class
+            ) -> SqlStateMachine:
                 return cls(StateDatabase.open(directory.state_db_path), AnalyzerKeys())
 
             settings = NodeSettings("sql", replica_id, peers, tmp_path / f"r{replica_id}")
