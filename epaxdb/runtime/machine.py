@@ -17,11 +17,12 @@ request-id deduplication.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from epaxdb.command import Batch, Command
+from epaxdb.command import Command
 from epaxdb.ids import InstanceId
+from epaxdb.records import Execution
 
 
 class StateMachine(Protocol):
@@ -38,8 +39,9 @@ class StateMachine(Protocol):
         """A command that changes nothing and interferes with everything."""
         ...
 
-    def apply(self, instance_id: InstanceId, batch: Batch) -> list[Any]:
-        """Execute a committed batch; one result per command, in batch order. A
+    def apply(self, executions: Sequence[Execution]) -> list[list[Any]]:
+        """Execute committed batches in order; per execution, one result per command.
+        They come as a list so that a machine may make them durable together. A
         failure that another replica would not share raises StorageError."""
         ...
 

@@ -432,9 +432,9 @@ class Node:
     def _apply(self, executions: list[Execution]) -> list[tuple[str, Any]]:
         """State-machine thread: apply in order; return (request id, result) pairs."""
         answered: list[tuple[str, Any]] = []
-        for execution in executions:
-            results = self._machine.apply(execution.instance_id, execution.batch)
-            for command, result in zip(execution.batch, results, strict=True):
+        results = self._machine.apply(executions)
+        for execution, batch_results in zip(executions, results, strict=True):
+            for command, result in zip(execution.batch, batch_results, strict=True):
                 answered.append((command.request_id, result))
         return answered
 

@@ -37,6 +37,7 @@ import msgpack
 
 from epaxdb.command import Batch, Command, ConflictKey
 from epaxdb.ids import InstanceId
+from epaxdb.records import Execution
 from epaxdb.runtime.errors import InvalidRequest
 from epaxdb.runtime.machine import instances_fully_executed, marker, markers_at_or_below
 from epaxdb.storage import (
@@ -151,7 +152,12 @@ class SqlStateMachine:
         payload = TransactionPayload((), time.time_ns() // 1_000_000, 0, None)
         return Command(request_id, payload.encode(), is_global=True)
 
-    def apply(self, instance_id: InstanceId, batch: Batch) -> list[TransactionResult]:
+    def apply(self, executions: Sequence[Execution]) -> list[list[TransactionResult]]:
+        # One SQLite transaction (and fsync) per command: the storage engine has no
+        # call that commits several specs at once yet.
+        return [self._apply_batch(e.instance_id, e.batch) for e in executions]
+
+    def _apply_batch(self, instance_id: InstanceId, batch: Batch) -> list[TransactionResult]:
         results = []
         refresh = False
         for index, command in enumerate(batch):

@@ -8,12 +8,14 @@ to the new node, as a real replica would reopen its state database.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import msgpack
 
 from epaxdb.command import Batch, Command
 from epaxdb.ids import InstanceId
+from epaxdb.records import Execution
 from epaxdb.runtime.machine import instances_fully_executed, marker, markers_at_or_below
 
 
@@ -37,7 +39,10 @@ class CounterMachine:
     def barrier(self, request_id: str) -> Command:
         return Command(request_id, msgpack.packb(["", 0]), is_global=True)
 
-    def apply(self, instance_id: InstanceId, batch: Batch) -> list[Any]:
+    def apply(self, executions: Sequence[Execution]) -> list[list[Any]]:
+        return [self._apply_batch(e.instance_id, e.batch) for e in executions]
+
+    def _apply_batch(self, instance_id: InstanceId, batch: Batch) -> list[Any]:
         results = []
         for index, command in enumerate(batch):
             if command.request_id not in self.results:

@@ -8,24 +8,22 @@ import errno
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from epaxdb.command import Batch
 from epaxdb.errors import StorageError
-from epaxdb.ids import InstanceId
 from epaxdb.messages import Gossip
-from epaxdb.records import Outgoing
+from epaxdb.records import Execution, Outgoing
 from epaxdb.runtime import log as log_module
 from epaxdb.runtime.errors import OutcomeUnknown, Unavailable
 from epaxdb.runtime.log import open_log
 from epaxdb.runtime.node import Node, NodeSettings
 from epaxdb.runtime.transport import Address
 from tests.runtime.kv_machine import CounterMachine
-from tests.runtime.test_transport import free_port
+from epaxdb.runtime.local_cluster import free_port
 
 
 class Cluster:
@@ -204,9 +202,9 @@ class GatedCounterMachine(CounterMachine):
         super().__init__()
         self.gate = threading.Event()
 
-    def apply(self, instance_id: InstanceId, batch: Batch) -> list[Any]:
+    def apply(self, executions: Sequence[Execution]) -> list[list[Any]]:
         assert self.gate.wait(timeout=20), "gate never opened"
-        return super().apply(instance_id, batch)
+        return super().apply(executions)
 
 
 def test_gossip_and_floor_never_report_executions_not_yet_applied(tmp_path: Path) -> None:

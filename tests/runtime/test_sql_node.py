@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from epaxdb.command import Batch
 from epaxdb.commands.serve import AnalyzerKeys
-from epaxdb.ids import InstanceId
+from epaxdb.records import Execution
 from epaxdb.runtime.datadir import DataDirectory
 from epaxdb.runtime.local_cluster import free_port
 from epaxdb.runtime.node import Node, NodeSettings
@@ -23,9 +22,9 @@ class LaggingSqlMachine(SqlStateMachine):
 
     lag_s = 0.3
 
-    def apply(self, instance_id: InstanceId, batch: Batch) -> list[TransactionResult]:
+    def apply(self, executions: Sequence[Execution]) -> list[list[TransactionResult]]:
         time.sleep(self.lag_s)
-        return super().apply(instance_id, batch)
+        return super().apply(executions)
 
 
 def run(test: Callable[[], Awaitable[None]]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
@@ -15,15 +14,10 @@ from epaxdb.ids import InstanceId, ReplicaId
 from epaxdb.messages import PROTOCOL_VERSION, CommitQuery, Message
 from epaxdb.records import Outgoing
 from epaxdb.runtime.handshake import Hello
+from epaxdb.runtime.local_cluster import free_port
 from epaxdb.runtime.transport import Address, Transport
 
 SETTINGS = (("foreign_keys", "on"), ("recursive_triggers", "on"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def hello(replica_id: int, **changes: object) -> Hello:
