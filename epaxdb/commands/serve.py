@@ -1,16 +1,5 @@
 """`epaxdb serve`: run one replica (node + HTTP front end) until SIGTERM/SIGINT.
 
-    epaxdb serve --id 0 --peers 0=127.0.0.1:7000,1=127.0.0.1:7001,2=127.0.0.1:7002 \\
-                 --http 127.0.0.1:8000 --data ./r0 [--listen 0.0.0.0:7000] [--cluster-id X]
-    epaxdb serve --id 0 --cluster cluster.json --data ./r0
-
-`--peers` lists every replica, this one included; ids are 0..n-1. A cluster file is
-JSON: {"cluster_id": "...", "replicas": [{"id": 0, "address": "HOST:PORT",
-"http": "HOST:PORT"}, ...]}. The cluster secret, if any, is read from
-`--secret-file` (its bytes, stripped). Exit status: 0 after a clean shutdown, 1 if
-the replica stopped on a failure (storage, invariant), 2 for a bad configuration
-or a data directory it may not use.
-
 This module is a composition root: it wires the analyzer into the SQL state
 machine, the state machine into the node and the node into the HTTP app.
 """
@@ -45,6 +34,20 @@ from server.app import make_app
 
 logger = logging.getLogger("epaxdb.serve")
 
+_DESCRIPTION = """\
+Run one replica of a cluster.
+
+  epaxdb serve --id 0 --peers 0=127.0.0.1:7000,1=127.0.0.1:7001,2=127.0.0.1:7002 \\
+               --http 127.0.0.1:8000 --data ./r0 [--listen 0.0.0.0:7000] [--cluster-id X]
+  epaxdb serve --id 0 --cluster cluster.json --data ./r0
+
+--peers lists every replica, this one included; ids are 0..n-1. A cluster file is
+JSON: {"cluster_id": "...", "replicas": [{"id": 0, "address": "HOST:PORT",
+"http": "HOST:PORT"}, ...]}. The cluster secret, if any, is read from --secret-file
+(its bytes, stripped). Exit status: 0 after a clean shutdown, 1 if the replica
+stopped on a failure (storage, invariant), 2 for a bad configuration or a data
+directory it may not use. See docs/runtime.md."""
+
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 
@@ -53,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="run one replica",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--id", type=int, required=True, help="this replica's id (0..n-1)")
