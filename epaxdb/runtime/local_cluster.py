@@ -45,14 +45,22 @@ class LocalCluster:
         cluster_id: str = "local",
         log_level: str = "info",
         host: str = "127.0.0.1",
+        base_port: int | None = None,
     ) -> None:
+        """Ports are ephemeral unless `base_port` is given: then replica i serves HTTP
+        on `base_port + i` and talks to its peers on `base_port + 1000 + i`, the same
+        on every start, so a cluster restarts from its data directory."""
         self.root = root
         self.size = size
         self.cluster_id = cluster_id
         self.log_level = log_level
         self.host = host
-        self.peer_ports = [free_port(host) for _ in range(size)]
-        self.http_ports = [free_port(host) for _ in range(size)]
+        if base_port is None:
+            self.peer_ports = [free_port(host) for _ in range(size)]
+            self.http_ports = [free_port(host) for _ in range(size)]
+        else:
+            self.http_ports = [base_port + i for i in range(size)]
+            self.peer_ports = [base_port + 1000 + i for i in range(size)]
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
 
     def __enter__(self) -> LocalCluster:
@@ -93,7 +101,9 @@ class LocalCluster:
         with open(self.log_path(replica_id), "ab") as log:
             self.processes[replica_id] = subprocess.Popen(
                 self.command(replica_id), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                env=env,
+                # Own session: a terminal's Ctrl-C reaches only the parent, which then
+                # stops each replica by its pid, in order.
+                env=env, start_new_session=True,
             )  # fmt: skip
 
     def start_all(self) -> None:
