@@ -1,7 +1,9 @@
 """`epaxdb bench TARGET`: benchmarks whose figures go to docs/benchmarks.md.
 
-Targets: `core` (the protocol state machine alone, unbatched and batched) and
-`analyzer` (SQL analyses per CPU-second, cached and uncached). Each prints one JSON
+Targets: `core` (the protocol state machine alone, unbatched and batched),
+`analyzer` (SQL analyses per CPU-second, cached and uncached) and `cluster` (point
+updates against a local cluster of real replica processes, beside the same
+transactions on one apsw connection with the same durability settings). Each prints one JSON
 object per configuration; `--json` prints only the JSON lines.
 """
 
@@ -12,6 +14,7 @@ import json
 import platform
 
 from epaxdb.benchmarks.analyzer import run_analyzer_benchmark
+from epaxdb.benchmarks.cluster import run_update_benchmark
 from epaxdb.benchmarks.core import run_core_benchmark
 
 
@@ -28,6 +31,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     analyzer = targets.add_parser("analyzer", help="SQL analyses per CPU-second")
     analyzer.add_argument("--duration", type=float, default=2.0, help="seconds per case")
     analyzer.set_defaults(handler=_bench_analyzer)
+    cluster = targets.add_parser("cluster", help="point updates on a local cluster vs one apsw")
+    cluster.add_argument("--replicas", type=int, default=3, choices=(3, 5, 7))
+    cluster.add_argument("--clients", type=int, default=32)
+    cluster.add_argument("--duration", type=float, default=5.0, help="seconds measured")
+    cluster.set_defaults(handler=_bench_cluster)
+
+
+def _bench_cluster(args: argparse.Namespace) -> int:
+    result = run_update_benchmark(args.replicas, args.clients, args.duration)
+    print(json.dumps(result, sort_keys=True))
+    return 0
 
 
 def _bench_analyzer(args: argparse.Namespace) -> int:
