@@ -47,9 +47,12 @@ def run_local(args: argparse.Namespace) -> int:
     try:
         cluster.start_all()
         cluster.wait_ready(timeout_s=60.0)
-        print(f"epaxdb: {args.replicas} replicas running on loopback (data in {cluster.root})")
+        print(
+            f"epaxdb: {args.replicas} replicas running on loopback (data in {cluster.root})",
+            flush=True,
+        )
         for replica_id in range(args.replicas):
-            print(f"  replica {replica_id}: {cluster.url(replica_id)}")
+            print(f"  replica {replica_id}: {cluster.url(replica_id)}", flush=True)
         first = cluster.url(0)
         print(
             "try:\n"

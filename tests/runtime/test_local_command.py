@@ -36,15 +36,20 @@ def _start(data: Path, base_port: int) -> tuple[subprocess.Popen[str], list[str]
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip
     urls: list[str] = []
-    deadline = time.monotonic() + 60
+    seen: list[str] = []
+    deadline = time.monotonic() + 90
     assert process.stdout is not None
     while len(urls) < 3 and time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
             break
+        seen.append(line)
         if line.strip().startswith("replica "):
             urls.append(line.split(": ", 1)[1].strip())
-    assert len(urls) == 3, "the cluster did not report its three URLs"
+    logs = "".join(
+        f"--- {log.name}\n" + log.read_text()[-2000:] for log in sorted(data.glob("*.log"))
+    )
+    assert len(urls) == 3, f"no URLs reported; output:\n{''.join(seen)}\n{logs}"
     return process, urls
 
 
@@ -56,7 +61,7 @@ def _interrupt(process: subprocess.Popen[str]) -> str:
 
 def test_local_starts_three_replicas_that_serve_and_survive_a_restart(tmp_path: Path) -> None:
     base_port = free_port()
-    while base_port + 1002 > 65535 or base_port < 2000:
+    while base_port + 1002 > 65535:  # peers listen 1000 ports above HTTP
         base_port = free_port()
     process, urls = _start(tmp_path, base_port)
     try:
