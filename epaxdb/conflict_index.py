@@ -53,7 +53,7 @@ class ConflictIndex:
         """Index `instance_id` under `footprint` too (keys accumulate, never shrink)."""
         known = self._all.get(instance_id)
         if known is not None:
-            if known == footprint:
+            if known is footprint or known == footprint:
                 return
             self.remove(instance_id)
             footprint = known.union(footprint)

@@ -85,7 +85,7 @@ class Instance:
         return self.batch is not None and len(self.batch) == 0
 
     def set_batch(self, batch: Batch, footprint: Footprint | None = None) -> None:
-        if batch is not self.batch:
+        if batch is not self.batch and batch != self.batch:
             self.footprint = Footprint.of(batch) if footprint is None else footprint
         self.batch = batch
 
