@@ -60,7 +60,14 @@ class Ready:
     """Effects of the inputs since the last `take_ready`, to be carried out in order:
     1. make `records` durable (one fsync for all of them);
     2. send `messages`;
-    3. apply `executions` in list order."""
+    3. apply `executions` in list order.
+
+    A driver may overlap Readies (group commit, applying executions on another
+    thread), with one rule across them: a `FloorRecord` may become durable, and a
+    `Gossip` may be sent, only after the executions of every *earlier* Ready are
+    durably applied. Both speak of this replica's executed prefix, and peers drop
+    instances below the floor they derive from it: a replica that lost an execution
+    it had announced could never get the instance back."""
 
     records: list[DurableRecord] = field(default_factory=list)
     messages: list[Outgoing] = field(default_factory=list)

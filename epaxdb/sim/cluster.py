@@ -29,7 +29,7 @@ from epaxdb.command import Command
 from epaxdb.config import ClusterConfig
 from epaxdb.ids import ReplicaId
 from epaxdb.messages import Gossip, Message
-from epaxdb.records import Execution, Outgoing, Ready
+from epaxdb.records import Execution, FloorRecord, Outgoing, Ready
 from epaxdb.replica import Replica
 from epaxdb.sim.checkers import CheckFailed, Checkers
 from epaxdb.sim.clients import Clients
@@ -128,7 +128,10 @@ class SimCluster:
         self.trace.add(self._now(), f"r{replica_id}", "durable", durable)
         if durable:
             self.checkers.on_durable(replica_id, durable)
-        for _, effects in released:
+        for records, effects in released:
+            for record in records:
+                if isinstance(record, FloorRecord):
+                    node.disk.persist_floor(record)  # every earlier Ready is carried out
             if send_budget is not None:
                 messages, _ = effects
                 if len(messages) > send_budget:
@@ -220,7 +223,6 @@ class SimCluster:
             checkers.before_execute(replica_id, kv, execution.instance_id, execution.batch)
             for command in kv.apply(execution.instance_id, execution.batch):
                 checkers.after_effect(replica_id, kv, command)
-            checkers.on_executed(execution.instance_id)
             self.trace.add(now, f"r{replica_id}", "execute", execution)
             for request in self.clients.on_executed(replica_id, execution.batch):
                 checkers.on_ack(request.command.request_id, now)

@@ -15,6 +15,12 @@ that it may keep a prefix of the unsynced records (`crash(keep=k)`): a write tha
 reached the platter before the power went out, which the replica never relied on.
 Records are stored as the newest one per instance; a durable FloorRecord compacts
 away every instance at or below the floor, as the real log may.
+
+A FloorRecord follows the driver contract of `epaxdb.records.Ready`: it may become
+durable only once the executions of every earlier Ready are applied. So an fsync
+never makes one durable by itself: `complete_sync` hands them back with their Ready,
+and the driver persists each (`persist_floor`) when it reaches that Ready, after
+carrying out every earlier one. A torn write never keeps one either.
 """
 
 from __future__ import annotations
@@ -67,6 +73,10 @@ class Disk:
         """Begin an fsync covering every write queued so far."""
         self._syncing = len(self._queue)
 
+    def syncing_records(self) -> list[DurableRecord]:
+        """The records the running fsync will make durable."""
+        return [record for write in list(self._queue)[: self._syncing] for record, _ in write.records]
+
     def complete_sync(self) -> list[tuple[list[DurableRecord], Any]]:
         """The running fsync finished: its writes are durable. Returns the released
         Readies in order, as (records made durable, effects)."""
@@ -87,7 +97,7 @@ class Disk:
         which are returned."""
         survivors: list[tuple[DurableRecord, bytes]] = []
         for write in self._queue:
-            survivors.extend(write.records)
+            survivors.extend(r for r in write.records if isinstance(r[0], InstanceRecord))
         kept = survivors[:keep]
         self._make_durable(kept)
         self._queue.clear()
@@ -103,14 +113,15 @@ class Disk:
             records.append(record)
         return RestoredState(tuple(records), self.floor, executed)
 
+    def persist_floor(self, record: FloorRecord) -> None:
+        """Make a released FloorRecord durable (its earlier Readies are carried out)."""
+        self.floor = record.floor
+        self._compact(record.floor)
+
     def _make_durable(self, records: list[tuple[DurableRecord, bytes]]) -> None:
         for record, data in records:
             if isinstance(record, InstanceRecord):
                 self.durable[record.instance_id] = data
-            else:
-                assert isinstance(record, FloorRecord)
-                self.floor = record.floor
-                self._compact(record.floor)
 
     def _compact(self, floor: tuple[int, ...]) -> None:
         for instance_id in [i for i in self.durable if i.slot <= floor[i.owner]]:

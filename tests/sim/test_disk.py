@@ -84,8 +84,25 @@ def test_a_durable_floor_compacts_the_instances_at_or_below_it() -> None:
     disk = Disk()
     disk.write([record(0, 1), record(0, 2), record(1, 1), FloorRecord((1, 0, 0))], "x")
     disk.start_sync()
-    disk.complete_sync()
+    [(records, _)] = disk.complete_sync()
+    assert disk.floor is None  # the driver persists it once earlier Readies are carried out
+    disk.persist_floor(records[-1])
     restored = disk.restored(frozenset({InstanceId(0, 1)}))
     assert {r.instance_id for r in restored.records} == {InstanceId(0, 2), InstanceId(1, 1)}
     assert restored.floor == (1, 0, 0)
     assert restored.executed == frozenset({InstanceId(0, 1)})
+
+
+def test_a_floor_is_never_durable_by_an_fsync_or_a_torn_write_alone() -> None:
+    """Ready contract: a FloorRecord becomes durable only after the executions of
+    every earlier Ready are applied, which only the driver knows."""
+    disk = Disk()
+    disk.write([record(0, 1)], "earlier ready, executions pending")
+    disk.write([FloorRecord((1, 0, 0))], "later ready")
+    disk.start_sync()
+    disk.complete_sync()
+    assert disk.floor is None
+    disk.write([record(0, 2), FloorRecord((2, 0, 0))], "unsynced")
+    disk.crash(keep=2)
+    assert disk.floor is None
+    assert InstanceId(0, 2) in disk.durable
