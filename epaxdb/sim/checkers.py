@@ -55,12 +55,9 @@ class CheckFailed(EpaxdbError):
 
 
 class Checkers:
-    def __init__(self, replica_count: int) -> None:
+    def __init__(self) -> None:
         self.chosen: dict[InstanceId, tuple[Batch, Deps]] = {}
         self.chosen_nops = 0
-        self.replica_count = replica_count
-        self.executed_everywhere: set[InstanceId] = set()
-        self._executions: dict[InstanceId, int] = {}
         self.commands: dict[str, Command] = {}
         self.proposed_at: dict[str, float] = {}
         self.acked_at: dict[str, float] = {}
@@ -191,15 +188,6 @@ class Checkers:
                     f"{self.proposed_at[request_id]:.3f} ms) before {earlier} (acknowledged at "
                     f"{self.acked_at[earlier]:.3f} ms)",
                 )
-
-    def on_executed(self, instance_id: InstanceId) -> None:
-        """One replica executed `instance_id` (its store records that durably)."""
-        count = self._executions.get(instance_id, 0) + 1
-        if count == self.replica_count:
-            del self._executions[instance_id]
-            self.executed_everywhere.add(instance_id)
-        else:
-            self._executions[instance_id] = count
 
     def after_executions(self, replica: ReplicaId, kv: KvState,
                          instance_ids: Iterable[InstanceId]) -> None:  # fmt: skip

@@ -75,7 +75,8 @@ class Disk:
 
     def syncing_records(self) -> list[DurableRecord]:
         """The records the running fsync will make durable."""
-        return [record for write in list(self._queue)[: self._syncing] for record, _ in write.records]
+        covered = list(self._queue)[: self._syncing]
+        return [record for write in covered for record, _ in write.records]
 
     def complete_sync(self) -> list[tuple[list[DurableRecord], Any]]:
         """The running fsync finished: its writes are durable. Returns the released

@@ -37,8 +37,11 @@ class FaultPlan:
     max_down: int  # replicas down at once during the fault phase
     torn_write: float  # a crash keeps a random prefix of the unsynced records
     # An fsync completion is followed by a crash after sending only some of what the
-    # records allowed: a decision durable but (partly) never communicated.
+    # records allowed: a decision durable but (partly) never communicated. Far more
+    # likely (`decision_crash`) when the records hold the owner's own decision at
+    # ballot 0, the moment recovery is hardest (a targeted crash point, BUGGIFY-style).
     sync_crash: float
+    decision_crash: float
     keep_down: int  # replicas left down during the liveness phase (at most f)
     # The core's timers. Short ones are false suspicions: recoveries racing a live
     # owner and each other, which is where recovery bugs hide.
@@ -60,7 +63,7 @@ class FaultPlan:
             f"fsync={self.fsync_ms_mean:.2f}ms partitions={self.partitions_per_s:.2f}/s"
             f"x{self.partition_ms_mean:.0f}ms asym={self.asymmetric_share:.2f} "
             f"crashes={self.crashes_per_s:.2f}/s down={self.down_ms_mean:.0f}ms "
-            f"max_down={self.max_down} torn={self.torn_write:.2f} sync_crash={self.sync_crash:.3f} "
+            f"max_down={self.max_down} torn={self.torn_write:.2f} sync_crash={self.sync_crash:.3f}/{self.decision_crash:.2f} "
             f"keep_down={self.keep_down} "
             f"timers={self.retransmit_ms:g}/{self.recovery_timeout_ms:g}/{self.fast_path_wait_ms:g}ms"
         )
@@ -79,6 +82,7 @@ def draw_plan(preset: str, replica_count: int, rng: random.Random) -> FaultPlan:
             spike_probability=0.0, loss=0.0, duplication=0.0, fsync_ms_mean=fsync,
             partitions_per_s=0.0, partition_ms_mean=0.0, asymmetric_share=0.0,
             crashes_per_s=0.0, down_ms_mean=0.0, max_down=0, torn_write=0.0, sync_crash=0.0,
+            decision_crash=0.0,
             keep_down=0,
         )  # fmt: skip
     heavy = preset == "heavy"
@@ -103,6 +107,7 @@ def draw_plan(preset: str, replica_count: int, rng: random.Random) -> FaultPlan:
         max_down=(replica_count if heavy and rng.random() < 0.3 else f),
         torn_write=rng.uniform(0.0, 1.0) if heavy else 0.0,
         sync_crash=maybe(0.02) if heavy else 0.0,
+        decision_crash=maybe(0.3) if heavy else 0.0,
         keep_down=rng.randint(0, f) if rng.random() < 0.5 else 0,
         retransmit_ms=rng.choice((10.0, 50.0)),
         recovery_timeout_ms=rng.choice((5.0, 20.0, 60.0, 200.0) if heavy else (60.0, 200.0)),

@@ -32,7 +32,8 @@ from epaxdb.command import Command
 from epaxdb.config import ClusterConfig
 from epaxdb.errors import EpaxdbError
 from epaxdb.ids import InstanceId, ReplicaId
-from epaxdb.messages import Message
+from epaxdb.messages import Message, Phase
+from epaxdb.records import DurableRecord, InstanceRecord
 from epaxdb.sim.checkers import CheckFailed, Checkers, describe_value
 from epaxdb.sim.clients import Clients, Request
 from epaxdb.sim.cluster import SimCluster
@@ -113,7 +114,7 @@ class Simulation:
         config = ClusterConfig.for_size(n, settings.fast_failures, **self.plan.timers())
         self.queue = EventQueue()
         self.network = Network(n, self.plan, streams.network)
-        self.checkers = Checkers(n)
+        self.checkers = Checkers()
         self.clients = Clients(retry)
         self.trace = Trace(settings.trace_limit)
         mutations = frozenset() if settings.mutation is None else frozenset({settings.mutation})
@@ -277,17 +278,17 @@ class Simulation:
         if self.cluster.nodes[replica_id].incarnation != incarnation:
             return
         faults = self.streams.faults
-        if (
-            self.plan.sync_crash
-            and self.phase == "faults"
-            and faults.random() < self.plan.sync_crash
-            and self._may_crash()
-        ):
-            budget = faults.randint(0, self.settings.replicas - 1)
-            if self.cluster.complete_sync(replica_id, send_budget=budget):
-                self.trace.add(self.queue.now, f"r{replica_id}", "dies", f"after {budget} sends")
-                self._crash_now(replica_id)
-                return
+        if self.phase == "faults" and self._may_crash():
+            node = self.cluster.nodes[replica_id]
+            chance = self.plan.sync_crash
+            if self.plan.decision_crash and _holds_own_decision(node.disk.syncing_records(), replica_id):
+                chance = max(chance, self.plan.decision_crash)
+            if chance and faults.random() < chance:
+                budget = faults.randint(0, self.settings.replicas - 1)
+                if self.cluster.complete_sync(replica_id, send_budget=budget):
+                    self.trace.add(self.queue.now, f"r{replica_id}", "dies", f"after {budget} sends")
+                    self._crash_now(replica_id)
+                    return
         self.cluster.complete_sync(replica_id)
 
     def _start_ticks(self, replica_id: ReplicaId) -> None:
@@ -480,6 +481,18 @@ class Simulation:
         if node.replica is not None and node.disk.needs_sync:
             node.disk.start_sync()
             self.cluster.complete_sync(replica_id)
+
+
+def _holds_own_decision(records: list[DurableRecord], replica_id: ReplicaId) -> bool:
+    """Whether `records` hold the owner's commit or accept of its own instance at
+    ballot 0: a fast or slow path decision."""
+    return any(
+        type(r) is InstanceRecord
+        and r.instance_id.owner == replica_id
+        and r.phase in (Phase.ACCEPTED, Phase.COMMITTED)
+        and r.accepted_ballot.round == 0
+        for r in records
+    )
 
 
 def run_seed(settings: SimSettings, seed: int) -> SeedResult:

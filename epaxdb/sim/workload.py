@@ -29,6 +29,7 @@ class WorkloadSpec:
     clear: float = 0.01
     global_share: float = 0.03
     interarrival_ms_mean: float = 10.0
+    burst: float = 0.0  # chance that the next 1-3 commands follow within a millisecond
 
     @staticmethod
     def draw(commands: int, conflict: float | None, rng: random.Random) -> WorkloadSpec:
@@ -42,6 +43,7 @@ class WorkloadSpec:
             clear=rng.choice((0.0, 0.01)),
             global_share=rng.choice((0.0, 0.01, 0.05)),
             interarrival_ms_mean=rng.choice((0.5, 2.0, 10.0, 30.0)),
+            burst=rng.choice((0.0, 0.2, 0.5)),
         )
 
 
@@ -50,6 +52,7 @@ class Workload:
         self.spec = spec
         self._rng = rng
         self.generated = 0
+        self._burst_left = 0
 
     @property
     def exhausted(self) -> bool:
@@ -76,7 +79,15 @@ class Workload:
         return make_command(request_id, ops, is_global=rng.random() < spec.global_share)
 
     def interarrival_ms(self) -> float:
-        return self._rng.expovariate(1.0 / self.spec.interarrival_ms_mean)
+        """Bursts put commands (on random replicas) in flight together: concurrent
+        instances that see each other in different orders, which recovery must sort out."""
+        rng = self._rng
+        if self._burst_left:
+            self._burst_left -= 1
+            return rng.uniform(0.0, 1.0)
+        if self.spec.burst and rng.random() < self.spec.burst:
+            self._burst_left = rng.randint(1, 3)
+        return rng.expovariate(1.0 / self.spec.interarrival_ms_mean)
 
     def _key(self) -> str:
         if self._rng.random() < self.spec.conflict:

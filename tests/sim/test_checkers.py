@@ -31,7 +31,7 @@ def committed(instance_id: InstanceId, batch: Batch, value_deps: Deps) -> Instan
 
 
 def proposed(*commands: object, now: float = 0.0) -> Checkers:
-    checkers = Checkers(N)
+    checkers = Checkers()
     for command in commands:
         checkers.on_propose(command, now)  # type: ignore[arg-type]
     return checkers

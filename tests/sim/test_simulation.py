@@ -26,7 +26,8 @@ def test_different_seeds_give_different_runs() -> None:
 
 
 def manual(replicas: int = 3) -> Simulation:
-    return Simulation(SimSettings(replicas=replicas, faults="none"), seed=1, manual=True)
+    settings = SimSettings(replicas=replicas, faults="none", retry=True)
+    return Simulation(settings, seed=1, manual=True)
 
 
 def test_nothing_of_a_ready_is_sent_before_its_records_are_durable() -> None:
