@@ -21,23 +21,11 @@ from epaxdb.messages import (
 )
 from epaxdb.records import InstanceRecord
 from epaxdb.replica import Replica
-from tests.core.cluster import ScriptedCluster
-
-
-def write(name: str, *keys: str) -> Command:
-    return Command(name, name.encode(), frozenset(), frozenset(("kv", k) for k in keys))
+from tests.core.cluster import ScriptedCluster, msg, write
 
 
 def read(name: str, *keys: str) -> Command:
     return Command(name, name.encode(), frozenset(("kv", k) for k in keys), frozenset())
-
-
-def kind(message_type, to=None, sender=None):
-    return lambda e: (
-        isinstance(e.message, message_type)
-        and (to is None or e.to == to)
-        and (sender is None or e.sender == sender)
-    )
 
 
 @pytest.mark.parametrize("size", [3, 5, 7])
@@ -53,12 +41,12 @@ def test_a_conflict_free_command_commits_on_the_fast_path_without_accept(size: i
 def test_an_acceptor_that_knows_a_conflict_forces_the_slow_path() -> None:
     cluster = ScriptedCluster(ClusterConfig.for_size(3))
     earlier = cluster.propose(2, write("b", "x"))
-    cluster.drop(kind(PreAccept, to=0))  # replica 0 never hears of b before a
-    cluster.deliver(kind(PreAccept, to=1))
+    cluster.drop(msg(PreAccept, to=0))  # replica 0 never hears of b before a
+    cluster.deliver(msg(PreAccept, to=1))
     later = cluster.propose(0, write("a", "x"))
-    cluster.drop(kind(PreAccept, to=2, sender=0))
-    cluster.deliver(kind(PreAccept, to=1, sender=0))
-    cluster.deliver(kind(PreAcceptOk, to=0))  # 1 reports {b}: not the proposed deps
+    cluster.drop(msg(PreAccept, to=2, sender=0))
+    cluster.deliver(msg(PreAccept, to=1, sender=0))
+    cluster.deliver(msg(PreAcceptOk, to=0))  # 1 reports {b}: not the proposed deps
     # The fast path is still possible (2 may answer with the proposed deps): wait a bit.
     assert not any(isinstance(e.message, Accept) for e in cluster.pending)
     cluster.tick(cluster.config.fast_path_wait_ms * 3, replicas=[0])
@@ -143,14 +131,14 @@ def test_a_nop_recovered_instance_is_proposed_again_by_its_live_owner() -> None:
 def test_a_replica_that_missed_commits_learns_them_from_gossip() -> None:
     cluster = ScriptedCluster(ClusterConfig.for_size(3))
     instance = cluster.propose(0, write("a", "x"))
-    cluster.drop(kind(PreAccept, to=2))
-    cluster.deliver(kind(PreAccept, to=1))
-    cluster.deliver(kind(PreAcceptOk, to=0))
-    cluster.drop(kind(Commit, to=2))
+    cluster.drop(msg(PreAccept, to=2))
+    cluster.deliver(msg(PreAccept, to=1))
+    cluster.deliver(msg(PreAcceptOk, to=0))
+    cluster.drop(msg(Commit, to=2))
     cluster.run()
     assert cluster.executed[2] == []
     cluster.tick(1000, replicas=[0])  # 0 gossips its highest slots
-    cluster.deliver(kind(Gossip, to=2))
+    cluster.deliver(msg(Gossip, to=2))
     assert any(isinstance(e.message, CommitQuery) for e in cluster.pending)
     cluster.run()
     assert cluster.executed[2] == [instance]
