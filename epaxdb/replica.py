@@ -333,11 +333,10 @@ class Replica:
 
     def _on_pre_accept(self, sender: ReplicaId, message: PreAccept) -> None:
         instance_id = message.instance_id
-        if sender != instance_id.owner or self._is_collected(instance_id):
+        if sender != instance_id.owner:
             return
-        instance = self._instance(instance_id)
-        if instance.committed:
-            self._send_commit(sender, instance)
+        instance = self._undecided(sender, instance_id)
+        if instance is None:
             return
         joined_recovery = not instance.ballot.is_initial
         if joined_recovery and "preaccept_after_recover" not in self._mutations:
@@ -407,13 +406,22 @@ class Replica:
         self._arm(instance, self.config.retransmit_ms)
         self._try_commit_accepted(instance)
 
-    def _on_accept(self, sender: ReplicaId, message: Accept) -> None:
-        instance_id = message.instance_id
+    def _undecided(self, sender: ReplicaId, instance_id: InstanceId) -> Instance | None:
+        """The instance a vote-asking message is about, or None when there is nothing to
+        vote on: garbage collected, or committed (then the sender gets the Commit, so
+        its attempt finishes: brief §4.6.1)."""
         if self._is_collected(instance_id):
-            return
+            return None
         instance = self._instance(instance_id)
         if instance.committed:
             self._send_commit(sender, instance)
+            return None
+        return instance
+
+    def _on_accept(self, sender: ReplicaId, message: Accept) -> None:
+        instance_id = message.instance_id
+        instance = self._undecided(sender, instance_id)
+        if instance is None:
             return
         if message.ballot < instance.ballot:
             self._send(sender, Nack(instance_id, instance.ballot))
@@ -530,11 +538,8 @@ class Replica:
 
     def _on_recover(self, sender: ReplicaId, message: Recover) -> None:
         instance_id = message.instance_id
-        if self._is_collected(instance_id):
-            return
-        instance = self._instance(instance_id)
-        if instance.committed:
-            self._send_commit(sender, instance)
+        instance = self._undecided(sender, instance_id)
+        if instance is None:
             return
         if message.ballot <= instance.ballot:
             self._send(sender, Nack(instance_id, instance.ballot))
@@ -613,11 +618,8 @@ class Replica:
             self._finish_recovery(instance, attempt, NOP, self._empty_deps())
 
     def _on_validate(self, sender: ReplicaId, message: Validate) -> None:
-        if self._is_collected(message.instance_id):
-            return
-        instance = self._instance(message.instance_id)
-        if instance.committed:
-            self._send_commit(sender, instance)
+        instance = self._undecided(sender, message.instance_id)
+        if instance is None:
             return
         reply = self._validate(instance, message)
         if reply is not None:
