@@ -32,6 +32,9 @@ class FaultPlan:
     partitions_per_s: float
     partition_ms_mean: float
     asymmetric_share: float  # share of partitions that cut one direction only
+    clogs_per_s: float  # links slowed for a while (all cleared when a clog ends)
+    clog_ms_mean: float
+    clog_delay_ms: float  # extra delay on a clogged link
     crashes_per_s: float
     down_ms_mean: float
     max_down: int  # replicas down at once during the fault phase
@@ -62,6 +65,7 @@ class FaultPlan:
             f"spike={self.spike_probability:.3f} loss={self.loss:.3f} dup={self.duplication:.3f} "
             f"fsync={self.fsync_ms_mean:.2f}ms partitions={self.partitions_per_s:.2f}/s"
             f"x{self.partition_ms_mean:.0f}ms asym={self.asymmetric_share:.2f} "
+            f"clogs={self.clogs_per_s:.2f}/sx{self.clog_ms_mean:.0f}ms+{self.clog_delay_ms:.0f}ms "
             f"crashes={self.crashes_per_s:.2f}/s down={self.down_ms_mean:.0f}ms "
             f"max_down={self.max_down} torn={self.torn_write:.2f} sync_crash={self.sync_crash:.3f}/{self.decision_crash:.2f} "
             f"keep_down={self.keep_down} "
@@ -81,6 +85,7 @@ def draw_plan(preset: str, replica_count: int, rng: random.Random) -> FaultPlan:
             preset=preset, delay_ms_min=delay_min, delay_ms_mean=delay_mean,
             spike_probability=0.0, loss=0.0, duplication=0.0, fsync_ms_mean=fsync,
             partitions_per_s=0.0, partition_ms_mean=0.0, asymmetric_share=0.0,
+            clogs_per_s=0.0, clog_ms_mean=0.0, clog_delay_ms=0.0,
             crashes_per_s=0.0, down_ms_mean=0.0, max_down=0, torn_write=0.0, sync_crash=0.0,
             decision_crash=0.0,
             keep_down=0,
@@ -102,6 +107,9 @@ def draw_plan(preset: str, replica_count: int, rng: random.Random) -> FaultPlan:
         partitions_per_s=maybe(4.0 if heavy else 0.5),
         partition_ms_mean=rng.uniform(50.0, 1500.0 if heavy else 500.0),
         asymmetric_share=rng.uniform(0.0, 0.6) if heavy else 0.0,
+        clogs_per_s=maybe(10.0 if heavy else 1.0),
+        clog_ms_mean=rng.uniform(10.0, 300.0),
+        clog_delay_ms=rng.uniform(5.0, 200.0),
         crashes_per_s=maybe(3.0 if heavy else 0.5),
         down_ms_mean=rng.uniform(20.0, 1500.0 if heavy else 500.0),
         max_down=(replica_count if heavy and rng.random() < 0.3 else f),

@@ -7,6 +7,10 @@ rare spikes that deliver a message long after later ones (stale ballots), so
 reordering needs no separate mechanism. A partition is a set of cut directed links;
 `link_up` is checked again on delivery, so a partition also drops what was in flight
 across it. Only one partition is active at a time; `heal` removes it.
+
+A *clog* (TigerBeetle's path clogging) slows some links for a while: every message
+on them takes `extra` ms more. Clogging the links into or out of one replica makes
+it a straggler, the usual way a message reaches only part of a quorum in time.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ class Network:
     def __init__(self, replica_count: int, plan: FaultPlan, rng: random.Random) -> None:
         self.replica_count = replica_count
         self.cut: frozenset[Link] = frozenset()
+        self.clogged: dict[Link, float] = {}  # link -> extra delay (ms)
         self._rng = rng
         self.set_rates(plan.loss, plan.duplication, plan.spike_probability)
         self._delay_min = plan.delay_ms_min
@@ -46,6 +51,10 @@ class Network:
         delays = [self._delay()]
         if self.duplication and rng.random() < self.duplication:
             delays.append(self._delay())
+        if self.clogged:
+            extra = self.clogged.get((sender, to))
+            if extra:
+                delays = [delay + extra for delay in delays]
         return delays
 
     def _delay(self) -> float:
@@ -73,3 +82,21 @@ class Network:
 
     def heal(self) -> None:
         self.cut = frozenset()
+
+    def clog(self, rng: random.Random, extra_ms: float) -> str:
+        """Slow the links into or out of one replica, or one random link."""
+        replica = rng.randrange(self.replica_count)
+        others = [r for r in range(self.replica_count) if r != replica]
+        kind = rng.choice(("into", "out of", "link"))
+        if kind == "into":
+            links = [(other, replica) for other in others]
+        elif kind == "out of":
+            links = [(replica, other) for other in others]
+        else:
+            links = [(replica, rng.choice(others))]
+        for link in links:
+            self.clogged[link] = extra_ms
+        return f"{kind} r{replica} +{extra_ms:.0f}ms: {links}"
+
+    def unclog(self) -> None:
+        self.clogged = {}

@@ -129,6 +129,7 @@ class Simulation:
         self.partitions = 0
         self.liveness_started_ms = 0.0
         self._partition_number = 0
+        self._clog_number = 0
         self._done = False
         self._timed_out = False
 
@@ -150,6 +151,8 @@ class Simulation:
         faults = self.streams.faults
         if self.plan.crashes_per_s:
             self.queue.after(faults.expovariate(self.plan.crashes_per_s / 1000), self._crash)
+        if self.plan.clogs_per_s:
+            self.queue.after(faults.expovariate(self.plan.clogs_per_s / 1000), self._clog)
         if self.plan.partitions_per_s:
             self.queue.after(
                 faults.expovariate(self.plan.partitions_per_s / 1000), self._partition
@@ -280,11 +283,15 @@ class Simulation:
         faults = self.streams.faults
         if self.phase == "faults" and self._may_crash():
             node = self.cluster.nodes[replica_id]
-            chance = self.plan.sync_crash
-            if self.plan.decision_crash and _holds_own_decision(node.disk.syncing_records(), replica_id):
+            chance, budget_max = self.plan.sync_crash, self.settings.replicas - 1
+            if self.plan.decision_crash and _holds_own_decision(
+                node.disk.syncing_records(), replica_id
+            ):
+                # Mostly nothing of the decision gets out: only a recovery can find it.
                 chance = max(chance, self.plan.decision_crash)
+                budget_max = faults.choice((0, budget_max))
             if chance and faults.random() < chance:
-                budget = faults.randint(0, self.settings.replicas - 1)
+                budget = faults.randint(0, budget_max)
                 if self.cluster.complete_sync(replica_id, send_budget=budget):
                     self.trace.add(self.queue.now, f"r{replica_id}", "dies", f"after {budget} sends")
                     self._crash_now(replica_id)
@@ -397,6 +404,23 @@ class Simulation:
         )  # fmt: skip
         self.queue.after(faults.expovariate(self.plan.partitions_per_s / 1000), self._partition)
 
+    def _clog(self, _: object = None) -> None:
+        if self.phase != "faults":
+            return
+        faults = self.streams.faults
+        self._clog_number += 1
+        description = self.network.clog(faults, self.plan.clog_delay_ms)
+        self.trace.add(self.queue.now, "net", "clog", description)
+        self.queue.after(
+            faults.expovariate(1.0 / self.plan.clog_ms_mean), self._unclog, self._clog_number
+        )
+        self.queue.after(faults.expovariate(self.plan.clogs_per_s / 1000), self._clog)
+
+    def _unclog(self, number: int) -> None:
+        if number == self._clog_number:
+            self.network.unclog()
+            self.trace.add(self.queue.now, "net", "unclog")
+
     def _heal(self, number: int) -> None:
         if number == self._partition_number:
             self.network.heal()
@@ -408,6 +432,7 @@ class Simulation:
         self.phase = "liveness"
         self.liveness_started_ms = self.queue.now
         self.network.heal()
+        self.network.unclog()
         self.network.set_rates(0.0, 0.0, 0.0)
         faults = self.streams.faults
         down = [n.replica_id for n in self.cluster.nodes if n.replica is None]
