@@ -106,6 +106,7 @@ class Simulation:
         self.settings = settings
         self.seed = seed
         self.manual = manual
+        self.scheduled = manual  # driven by explicit steps: a seed alone cannot replay it
         self.streams = streams = Streams.derive(seed, n)
         self.plan: FaultPlan = draw_plan(settings.faults, n, streams.swarm)
         self.spec = WorkloadSpec.draw(settings.commands, settings.conflict, streams.swarm)
@@ -213,7 +214,10 @@ class Simulation:
             raise self._failure("simulator", repr(error), error) from error
 
     def _failure(self, invariant: str, detail: str, cause: BaseException | None) -> SimulationFailure:
-        replay = self.settings.replay_command(self.seed)
+        if self.scheduled:
+            replay = "rerun the same explicit schedule (manual mode; the seed alone does not)"
+        else:
+            replay = self.settings.replay_command(self.seed)
         lines = [
             f"seed {self.seed}: {detail}",
             f"replay: {replay}",
