@@ -27,8 +27,8 @@ Frames on a stream are a 4-byte big-endian length followed by that many bytes;
 from __future__ import annotations
 
 import struct
-from functools import partial
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import msgpack
@@ -262,97 +262,149 @@ def _register(
 def _register_all() -> None:
     t = MESSAGE_TAGS
     _register(
-        t[PreAccept], PreAccept, 3,
+        t[PreAccept],
+        PreAccept,
+        3,
         lambda m: (_id(m.instance_id), _enc_batch(m.batch), _enc_deps(m.deps)),
         lambda i, b, d: PreAccept(_dec_id(i), _dec_batch(b), _dec_deps(d)),
-    )  # fmt: skip
+    )
     _register(
-        t[PreAcceptOk], PreAcceptOk, 2,
+        t[PreAcceptOk],
+        PreAcceptOk,
+        2,
         lambda m: (_id(m.instance_id), _enc_deps(m.deps)),
         lambda i, d: PreAcceptOk(_dec_id(i), _dec_deps(d)),
-    )  # fmt: skip
+    )
     _register(
-        t[Accept], Accept, 4,
+        t[Accept],
+        Accept,
+        4,
         lambda m: (_id(m.instance_id), _bal(m.ballot), _enc_batch(m.batch), _enc_deps(m.deps)),
         lambda i, o, b, d: Accept(_dec_id(i), _dec_ballot(o), _dec_batch(b), _dec_deps(d)),
-    )  # fmt: skip
+    )
     _register(
-        t[AcceptOk], AcceptOk, 2,
+        t[AcceptOk],
+        AcceptOk,
+        2,
         lambda m: (_id(m.instance_id), _bal(m.ballot)),
         lambda i, o: AcceptOk(_dec_id(i), _dec_ballot(o)),
-    )  # fmt: skip
+    )
     _register(
-        t[Commit], Commit, 4,
+        t[Commit],
+        Commit,
+        4,
         lambda m: (_id(m.instance_id), _bal(m.ballot), _enc_batch(m.batch), _enc_deps(m.deps)),
         lambda i, o, b, d: Commit(_dec_id(i), _dec_ballot(o), _dec_batch(b), _dec_deps(d)),
-    )  # fmt: skip
+    )
     _register(
-        t[Recover], Recover, 2,
+        t[Recover],
+        Recover,
+        2,
         lambda m: (_id(m.instance_id), _bal(m.ballot)),
         lambda i, o: Recover(_dec_id(i), _dec_ballot(o)),
-    )  # fmt: skip
+    )
     _register(
-        t[RecoverOk], RecoverOk, 7,
+        t[RecoverOk],
+        RecoverOk,
+        7,
         lambda m: (
-            _id(m.instance_id), _bal(m.ballot), _bal(m.accepted_ballot), int(m.phase),
-            _enc_batch(m.batch), _enc_deps(m.deps), _enc_deps(m.initial_deps),
+            _id(m.instance_id),
+            _bal(m.ballot),
+            _bal(m.accepted_ballot),
+            int(m.phase),
+            _enc_batch(m.batch),
+            _enc_deps(m.deps),
+            _enc_deps(m.initial_deps),
         ),
         lambda i, o, a, p, b, d, n: RecoverOk(
-            _dec_id(i), _dec_ballot(o), _dec_ballot(a), _dec_phase(p),
-            _dec_opt_batch(b), _dec_opt_deps(d), _dec_opt_deps(n),
+            _dec_id(i),
+            _dec_ballot(o),
+            _dec_ballot(a),
+            _dec_phase(p),
+            _dec_opt_batch(b),
+            _dec_opt_deps(d),
+            _dec_opt_deps(n),
         ),
-    )  # fmt: skip
+    )
     _register(
-        t[Validate], Validate, 4,
+        t[Validate],
+        Validate,
+        4,
         lambda m: (_id(m.instance_id), _bal(m.ballot), _enc_batch(m.batch), _enc_deps(m.deps)),
         lambda i, o, b, d: Validate(_dec_id(i), _dec_ballot(o), _dec_batch(b), _dec_deps(d)),
-    )  # fmt: skip
+    )
     _register(
-        t[ValidateOk], ValidateOk, 3,
+        t[ValidateOk],
+        ValidateOk,
+        3,
         lambda m: (
-            _id(m.instance_id), _bal(m.ballot),
+            _id(m.instance_id),
+            _bal(m.ballot),
             [(_id(i), int(p)) for i, p in m.invalidators],
         ),
         lambda i, o, v: ValidateOk(_dec_id(i), _dec_ballot(o), _dec_invalidators(v)),
-    )  # fmt: skip
+    )
     _register(
-        t[Waiting], Waiting, 2,
+        t[Waiting],
+        Waiting,
+        2,
         lambda m: (_id(m.instance_id), m.matching),
         lambda i, k: Waiting(_dec_id(i), _dec_nat(k)),
-    )  # fmt: skip
+    )
     _register(
-        t[Nack], Nack, 2,
+        t[Nack],
+        Nack,
+        2,
         lambda m: (_id(m.instance_id), _bal(m.ballot)),
         lambda i, o: Nack(_dec_id(i), _dec_ballot(o)),
-    )  # fmt: skip
+    )
     _register(
-        t[CommitQuery], CommitQuery, 1,
+        t[CommitQuery],
+        CommitQuery,
+        1,
         lambda m: ([_id(i) for i in m.instance_ids],),
         lambda ids: CommitQuery(_dec_ids(ids)),
-    )  # fmt: skip
+    )
     _register(
-        t[Gossip], Gossip, 3,
+        t[Gossip],
+        Gossip,
+        3,
         lambda m: (m.executed_prefix, m.highest_slot, m.floor),
         lambda e, h, f: Gossip(_dec_nats(e), _dec_nats(h), _dec_nats(f)),
-    )  # fmt: skip
+    )
     r = RECORD_TAGS
     _register(
-        r[InstanceRecord], InstanceRecord, 8,
+        r[InstanceRecord],
+        InstanceRecord,
+        8,
         lambda m: (
-            _id(m.instance_id), int(m.phase), _bal(m.ballot), _bal(m.accepted_ballot),
-            _enc_batch(m.batch), _enc_deps(m.deps),
-            _enc_batch(m.initial_batch), _enc_deps(m.initial_deps),
+            _id(m.instance_id),
+            int(m.phase),
+            _bal(m.ballot),
+            _bal(m.accepted_ballot),
+            _enc_batch(m.batch),
+            _enc_deps(m.deps),
+            _enc_batch(m.initial_batch),
+            _enc_deps(m.initial_deps),
         ),
         lambda i, p, o, a, b, d, ib, idp: InstanceRecord(
-            _dec_id(i), _dec_phase(p), _dec_ballot(o), _dec_ballot(a),
-            _dec_opt_batch(b), _dec_opt_deps(d), _dec_opt_batch(ib), _dec_opt_deps(idp),
+            _dec_id(i),
+            _dec_phase(p),
+            _dec_ballot(o),
+            _dec_ballot(a),
+            _dec_opt_batch(b),
+            _dec_opt_deps(d),
+            _dec_opt_batch(ib),
+            _dec_opt_deps(idp),
         ),
-    )  # fmt: skip
+    )
     _register(
-        r[FloorRecord], FloorRecord, 1,
+        r[FloorRecord],
+        FloorRecord,
+        1,
         lambda m: (m.floor,),
         lambda f: FloorRecord(_dec_nats(f)),
-    )  # fmt: skip
+    )
 
 
 _register_all()
@@ -435,9 +487,7 @@ class FrameDecoder:
         while len(buffer) - offset >= header:
             (length,) = FRAME_HEADER.unpack_from(buffer, offset)
             if length == 0 or length > self.max_frame_size:
-                raise RemoteProtocolError(
-                    f"frame length {length} outside 1..{self.max_frame_size}"
-                )
+                raise RemoteProtocolError(f"frame length {length} outside 1..{self.max_frame_size}")
             end = offset + header + length
             if end > len(buffer):
                 break

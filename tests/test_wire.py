@@ -63,9 +63,15 @@ MESSAGE_STRATEGIES = {
     Commit: st.builds(Commit, ids, ballots, batches, deps),
     Recover: st.builds(Recover, ids, ballots),
     RecoverOk: st.builds(
-        RecoverOk, ids, ballots, ballots, phases,
-        st.none() | batches, st.none() | deps, st.none() | deps,
-    ),  # fmt: skip
+        RecoverOk,
+        ids,
+        ballots,
+        ballots,
+        phases,
+        st.none() | batches,
+        st.none() | deps,
+        st.none() | deps,
+    ),
     Validate: st.builds(Validate, ids, ballots, batches, deps),
     ValidateOk: st.builds(
         ValidateOk, ids, ballots, st.lists(st.tuples(ids, phases), max_size=4).map(tuple)
@@ -77,9 +83,16 @@ MESSAGE_STRATEGIES = {
 }
 RECORD_STRATEGIES = {
     InstanceRecord: st.builds(
-        InstanceRecord, ids, phases, ballots, ballots,
-        st.none() | batches, st.none() | deps, st.none() | batches, st.none() | deps,
-    ),  # fmt: skip
+        InstanceRecord,
+        ids,
+        phases,
+        ballots,
+        ballots,
+        st.none() | batches,
+        st.none() | deps,
+        st.none() | batches,
+        st.none() | deps,
+    ),
     FloorRecord: st.builds(FloorRecord, floors),
 }
 
@@ -215,32 +228,48 @@ _DEPS = Deps(frozenset({InstanceId(1, 3), InstanceId(0, 9)}), (4, 0, 1))
 _B = Ballot(3, 1)
 
 GOLDEN = [
-    (PreAccept(_ID, (_C1, _C2), _DEPS),
-     "9501019202079295a27231c401019292a26b76c092a26b76a1629192a26b76a161c295a167c4009090c3"
-     "929292000992010393040001"),
+    (
+        PreAccept(_ID, (_C1, _C2), _DEPS),
+        (
+            "9501019202079295a27231c401019292a26b76c092a26b76a1629192a26b76a161c295a167c4009090c3"
+            "929292000992010393040001"
+        ),
+    ),
     (PreAcceptOk(_ID, _DEPS), "940102920207929292000992010393040001"),
-    (Accept(_ID, _B, (_C1,), _DEPS),
-     "9601039202079203019195a27231c401019292a26b76c092a26b76a1629192a26b76a161c2929292000992010393"
-     "040001"),
+    (
+        Accept(_ID, _B, (_C1,), _DEPS),
+        (
+            "9601039202079203019195a27231c401019292a26b76c092a26b76a1629192a26b76a161c2929292000992010393"
+            "040001"
+        ),
+    ),
     (AcceptOk(_ID, _B), "940104920207920301"),
     (Commit(_ID, _B, (), _DEPS), "96010592020792030190929292000992010393040001"),
     (Recover(_ID, _B), "940106920207920301"),
-    (RecoverOk(_ID, _B, Ballot(0, 2), Phase.ACCEPTED, (_C2,), _DEPS, None),
-     "990107920207920301920002029195a167c4009090c3929292000992010393040001c0"),
-    (Validate(_ID, _B, (_C2,), _DEPS),
-     "9601089202079203019195a167c4009090c3929292000992010393040001"),
-    (ValidateOk(_ID, _B, ((InstanceId(0, 9), Phase.PREACCEPTED),)),
-     "950109920207920301919292000901"),
+    (
+        RecoverOk(_ID, _B, Ballot(0, 2), Phase.ACCEPTED, (_C2,), _DEPS, None),
+        "990107920207920301920002029195a167c4009090c3929292000992010393040001c0",
+    ),
+    (
+        Validate(_ID, _B, (_C2,), _DEPS),
+        "9601089202079203019195a167c4009090c3929292000992010393040001",
+    ),
+    (
+        ValidateOk(_ID, _B, ((InstanceId(0, 9), Phase.PREACCEPTED),)),
+        "950109920207920301919292000901",
+    ),
     (Waiting(_ID, 3), "94010a92020703"),
     (Nack(_ID, _B), "94010b920207920301"),
     (CommitQuery((_ID, InstanceId(0, 1))), "93010c92920207920001"),
-    (Gossip((1, 2, 3), (4, 5, 6), (0, 1, 0)), "95010d9301020393040506"+"93000100"),
-]  # fmt: skip
+    (Gossip((1, 2, 3), (4, 5, 6), (0, 1, 0)), "95010d9301020393040506" + "93000100"),
+]
 GOLDEN_RECORDS = [
-    (InstanceRecord(_ID, Phase.COMMITTED, _B, _B, (_C2,), _DEPS, None, None),
-     "9a0140920207039203019203019195a167c4009090c3929292000992010393040001c0c0"),
+    (
+        InstanceRecord(_ID, Phase.COMMITTED, _B, _B, (_C2,), _DEPS, None, None),
+        "9a0140920207039203019203019195a167c4009090c3929292000992010393040001c0c0",
+    ),
     (FloorRecord((5, 0, 2)), "93014193050002"),
-]  # fmt: skip
+]
 
 
 def test_golden_examples_cover_every_type() -> None:

@@ -78,7 +78,9 @@ def _print_summary(settings: SimSettings, seeds: range, summary: SweepSummary) -
         print()
     mix = ", ".join(f"{name} {count}" for name, count in summary.messages.most_common())
     decided = summary.fast_commits + summary.slow_commits
-    print(f"replicas {settings.replicas}, faults {settings.faults}, seeds {seeds.start}..{seeds.stop - 1}")
+    print(
+        f"replicas {settings.replicas}, faults {settings.faults}, seeds {seeds.start}..{seeds.stop - 1}"
+    )
     print(f"seeds run:            {summary.seeds}")
     print(f"commands:             {summary.commands} ({summary.answered} answered)")
     print(f"fast-path share:      {summary.fast_path_share:.1%} of {decided} owner decisions")

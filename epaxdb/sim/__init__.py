@@ -10,6 +10,6 @@ checkers, trace, cluster (cores + effects), simulator (one run), sweep (many run
 
 from __future__ import annotations
 
-from epaxdb.sim.simulator import SeedResult, Simulation, SimSettings, SimulationFailure, run_seed
+from epaxdb.sim.simulator import SeedResult, SimSettings, Simulation, SimulationFailure, run_seed
 
 __all__ = ["SeedResult", "SimSettings", "Simulation", "SimulationFailure", "run_seed"]

@@ -131,8 +131,7 @@ class Checkers:
                     f"neither in the other's deps",
                 )
 
-    def _agree(self, replica: ReplicaId, record: InstanceRecord,
-               first: tuple[Batch, Deps]) -> None:  # fmt: skip
+    def _agree(self, replica: ReplicaId, record: InstanceRecord, first: tuple[Batch, Deps]) -> None:
         if (record.batch, record.deps) != first:
             raise CheckFailed(
                 "agreement",
@@ -147,8 +146,9 @@ class Checkers:
 
     # ------------------------------------------------------------------ execution
 
-    def before_execute(self, replica: ReplicaId, kv: KvState, instance_id: InstanceId,
-                       batch: Batch) -> None:  # fmt: skip
+    def before_execute(
+        self, replica: ReplicaId, kv: KvState, instance_id: InstanceId, batch: Batch
+    ) -> None:
         if instance_id in kv.executed:
             raise CheckFailed("exactly-once", f"r{replica} executed {instance_id} twice")
         chosen = self.chosen.get(instance_id)
@@ -189,17 +189,19 @@ class Checkers:
                     f"{self.acked_at[earlier]:.3f} ms)",
                 )
 
-    def after_executions(self, replica: ReplicaId, kv: KvState,
-                         instance_ids: Iterable[InstanceId]) -> None:  # fmt: skip
+    def after_executions(
+        self, replica: ReplicaId, kv: KvState, instance_ids: Iterable[InstanceId]
+    ) -> None:
         """Every dependency of what a Ready executed is executed (or a NOP) by its end."""
         for instance_id in instance_ids:
             for dep in self.chosen[instance_id][1].ids:
                 value = self.chosen.get(dep)
                 if value is None:
                     raise CheckFailed(
-                        "execution", f"r{replica} executed {instance_id} before its dependency "
+                        "execution",
+                        f"r{replica} executed {instance_id} before its dependency "
                         f"{dep} was committed anywhere",
-                    )  # fmt: skip
+                    )
                 if value[0] and dep not in kv.executed:
                     raise CheckFailed(
                         "execution",
@@ -208,8 +210,9 @@ class Checkers:
 
     # ------------------------------------------------------------------ end of run
 
-    def liveness_gaps(self, live: Mapping[ReplicaId, KvState], required: Iterable[str],
-                      limit: int = 10) -> list[str]:  # fmt: skip
+    def liveness_gaps(
+        self, live: Mapping[ReplicaId, KvState], required: Iterable[str], limit: int = 10
+    ) -> list[str]:
         gaps: list[str] = []
         wanted = [i for i, (batch, _) in sorted(self.chosen.items()) if batch]
         required = sorted(required)
@@ -235,9 +238,10 @@ class Checkers:
         detail = f"not done {budget_ms:.0f} ms after faults stopped: " + "; ".join(gaps)
         if explain is not None:
             stuck = [
-                i for i, (batch, _) in sorted(self.chosen.items())
+                i
+                for i, (batch, _) in sorted(self.chosen.items())
                 if batch and any(i not in kv.executed for kv in live.values())
-            ]  # fmt: skip
+            ]
             detail += "".join(f"\n  {explain(i)}" for i in stuck[:3])
         raise CheckFailed("liveness", detail)
 

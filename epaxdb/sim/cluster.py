@@ -31,7 +31,7 @@ from epaxdb.ids import ReplicaId
 from epaxdb.messages import Gossip, Message
 from epaxdb.records import Execution, FloorRecord, Outgoing, Ready
 from epaxdb.replica import Replica
-from epaxdb.sim.checkers import CheckFailed, Checkers
+from epaxdb.sim.checkers import Checkers, CheckFailed
 from epaxdb.sim.clients import Clients
 from epaxdb.sim.disk import Disk
 from epaxdb.sim.kv import KvState
@@ -164,10 +164,12 @@ class SimCluster:
         assert node.replica is None
         self._boot(node)
         self.trace.add(
-            self._now(), f"r{replica_id}", "restart",
+            self._now(),
+            f"r{replica_id}",
+            "restart",
             f"{len(node.disk.durable)} records floor={node.disk.floor} "
             f"executed={len(node.kv.executed)}",
-        )  # fmt: skip
+        )
         self.tick(replica_id)
 
     # ------------------------------------------------------------------ effects

@@ -18,7 +18,7 @@ Action = Callable[[Any], None]
 
 
 class EventQueue:
-    __slots__ = ("now", "_heap", "_sequence")
+    __slots__ = ("_heap", "_sequence", "now")
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -29,8 +29,7 @@ class EventQueue:
         return len(self._heap)
 
     def at(self, time_ms: float, action: Action, argument: Any = None) -> None:
-        if time_ms < self.now:
-            time_ms = self.now  # never schedule into the past
+        time_ms = max(time_ms, self.now)  # never schedule into the past
         heapq.heappush(self._heap, (time_ms, self._sequence, action, argument))
         self._sequence += 1
 

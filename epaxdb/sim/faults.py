@@ -82,14 +82,27 @@ def draw_plan(preset: str, replica_count: int, rng: random.Random) -> FaultPlan:
     fsync = rng.uniform(0.05, 2.0)
     if preset == "none":
         return FaultPlan(
-            preset=preset, delay_ms_min=delay_min, delay_ms_mean=delay_mean,
-            spike_probability=0.0, loss=0.0, duplication=0.0, fsync_ms_mean=fsync,
-            partitions_per_s=0.0, partition_ms_mean=0.0, asymmetric_share=0.0,
-            clogs_per_s=0.0, clog_ms_mean=0.0, clog_delay_ms=0.0,
-            crashes_per_s=0.0, down_ms_mean=0.0, max_down=0, torn_write=0.0, sync_crash=0.0,
+            preset=preset,
+            delay_ms_min=delay_min,
+            delay_ms_mean=delay_mean,
+            spike_probability=0.0,
+            loss=0.0,
+            duplication=0.0,
+            fsync_ms_mean=fsync,
+            partitions_per_s=0.0,
+            partition_ms_mean=0.0,
+            asymmetric_share=0.0,
+            clogs_per_s=0.0,
+            clog_ms_mean=0.0,
+            clog_delay_ms=0.0,
+            crashes_per_s=0.0,
+            down_ms_mean=0.0,
+            max_down=0,
+            torn_write=0.0,
+            sync_crash=0.0,
             decision_crash=0.0,
             keep_down=0,
-        )  # fmt: skip
+        )
     heavy = preset == "heavy"
 
     def maybe(upper: float) -> float:

@@ -34,7 +34,7 @@ from epaxdb.errors import EpaxdbError
 from epaxdb.ids import InstanceId, ReplicaId
 from epaxdb.messages import Message, Phase
 from epaxdb.records import DurableRecord, InstanceRecord
-from epaxdb.sim.checkers import CheckFailed, Checkers, describe_value
+from epaxdb.sim.checkers import Checkers, CheckFailed, describe_value
 from epaxdb.sim.clients import Clients, Request
 from epaxdb.sim.cluster import SimCluster
 from epaxdb.sim.events import EventQueue
@@ -120,9 +120,16 @@ class Simulation:
         self.trace = Trace(settings.trace_limit)
         mutations = frozenset() if settings.mutation is None else frozenset({settings.mutation})
         self.cluster = SimCluster(
-            config, streams.replicas, mutations, self.checkers, self.clients, self.trace,
-            now=lambda: self.queue.now, send=self._on_send, sync_needed=self._on_sync_needed,
-        )  # fmt: skip
+            config,
+            streams.replicas,
+            mutations,
+            self.checkers,
+            self.clients,
+            self.trace,
+            now=lambda: self.queue.now,
+            send=self._on_send,
+            sync_needed=self._on_sync_needed,
+        )
         self.workload = Workload(self.spec, streams.workload)
         self.in_flight: list[tuple[ReplicaId, ReplicaId, Message]] = []
         self.phase = "faults"
@@ -155,9 +162,7 @@ class Simulation:
         if self.plan.clogs_per_s:
             self.queue.after(faults.expovariate(self.plan.clogs_per_s / 1000), self._clog)
         if self.plan.partitions_per_s:
-            self.queue.after(
-                faults.expovariate(self.plan.partitions_per_s / 1000), self._partition
-            )
+            self.queue.after(faults.expovariate(self.plan.partitions_per_s / 1000), self._partition)
         return self._run_to_end()
 
     def _finish(self) -> SeedResult:
@@ -213,7 +218,9 @@ class Simulation:
         except Exception as error:  # a simulator bug is reported like a violation
             raise self._failure("simulator", repr(error), error) from error
 
-    def _failure(self, invariant: str, detail: str, cause: BaseException | None) -> SimulationFailure:
+    def _failure(
+        self, invariant: str, detail: str, cause: BaseException | None
+    ) -> SimulationFailure:
         if self.scheduled:
             replay = "rerun the same explicit schedule (manual mode; the seed alone does not)"
         else:
@@ -297,7 +304,9 @@ class Simulation:
             if chance and faults.random() < chance:
                 budget = faults.randint(0, budget_max)
                 if self.cluster.complete_sync(replica_id, send_budget=budget):
-                    self.trace.add(self.queue.now, f"r{replica_id}", "dies", f"after {budget} sends")
+                    self.trace.add(
+                        self.queue.now, f"r{replica_id}", "dies", f"after {budget} sends"
+                    )
                     self._crash_now(replica_id)
                     return
         self.cluster.complete_sync(replica_id)
@@ -404,8 +413,9 @@ class Simulation:
         self.trace.add(self.queue.now, "net", "partition", description)
         self.queue.after(
             faults.expovariate(1.0 / self.plan.partition_ms_mean),
-            self._heal, self._partition_number,
-        )  # fmt: skip
+            self._heal,
+            self._partition_number,
+        )
         self.queue.after(faults.expovariate(self.plan.partitions_per_s / 1000), self._partition)
 
     def _clog(self, _: object = None) -> None:

@@ -72,7 +72,9 @@ def _run_star(args: tuple[SimSettings, int]) -> SeedResult | Failure:
     return run_one(*args)
 
 
-def outcomes(settings: SimSettings, seeds: Iterable[int], jobs: int = 1) -> Iterator[SeedResult | Failure]:
+def outcomes(
+    settings: SimSettings, seeds: Iterable[int], jobs: int = 1
+) -> Iterator[SeedResult | Failure]:
     if jobs <= 1:
         for seed in seeds:
             yield run_one(settings, seed)

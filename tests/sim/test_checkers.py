@@ -8,7 +8,7 @@ from epaxdb.command import Batch
 from epaxdb.ids import Ballot, InstanceId
 from epaxdb.messages import Deps, Phase
 from epaxdb.records import InstanceRecord
-from epaxdb.sim.checkers import CheckFailed, Checkers
+from epaxdb.sim.checkers import Checkers, CheckFailed
 from epaxdb.sim.kv import KvState, make_command
 
 N = 3

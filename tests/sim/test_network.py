@@ -65,7 +65,9 @@ def test_a_clog_delays_the_clogged_links_only_until_it_is_cleared() -> None:
     network = Network(3, plan(delay_ms_min=1.0, delay_ms_mean=1.0), random.Random(1))
     network.clog(random.Random(2), extra_ms=500.0)
     (clogged, *_) = network.clogged
-    free = next((a, b) for a in range(3) for b in range(3) if a != b and (a, b) not in network.clogged)
+    free = next(
+        (a, b) for a in range(3) for b in range(3) if a != b and (a, b) not in network.clogged
+    )
     assert network.fates(*clogged)[0] >= 500.0
     assert network.fates(*free)[0] < 500.0
     network.unclog()

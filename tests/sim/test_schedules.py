@@ -23,9 +23,12 @@ Step = tuple[Any, ...]
 
 # Weighted step kinds: messages must flow (deliver, fsync) for faults to matter.
 KINDS = (
-    ["deliver"] * 8 + ["fsync"] * 5 + ["propose"] * 3
-    + ["tick"] * 3 + ["duplicate", "drop", "crash", "restart"]
-)  # fmt: skip
+    ["deliver"] * 8
+    + ["fsync"] * 5
+    + ["propose"] * 3
+    + ["tick"] * 3
+    + ["duplicate", "drop", "crash", "restart"]
+)
 FLAVOURS = ("hot", "read", "cold", "global")
 ADVANCES_MS = (1.0, 50.0, 250.0, 1000.0)
 
@@ -39,9 +42,7 @@ def steps(replicas: int) -> st.SearchStrategy[list[Step]]:
     return st.lists(step, min_size=10, max_size=80)
 
 
-def run_schedule(
-    schedule: list[Step], replicas: int, mutation: str | None = None
-) -> Simulation:
+def run_schedule(schedule: list[Step], replicas: int, mutation: str | None = None) -> Simulation:
     """Run `schedule`, then the liveness phase and final checks (raises on failure)."""
     settings_ = SimSettings(replicas=replicas, faults="none", mutation=mutation, retry=True)
     simulation = Simulation(settings_, seed=0, manual=True)
@@ -103,12 +104,26 @@ def test_every_drawn_schedule_on_five_replicas_passes_every_checker(schedule: li
 # a late PreAcceptOk makes it commit c0 at ballot 0 anyway, while the recovery, which
 # counted on the owner's promise, commits a NOP.
 DECIDE_AFTER_JOIN_SCHEDULE: list[Step] = [
-    ("propose", 0, 0, 0), ("propose", 1, 0, 0), ("fsync", 0, 0, 0), ("tick", 2, 0, 2),
-    ("deliver", 0, 0, 0), ("deliver", 0, 0, 0), ("deliver", 0, 0, 0), ("deliver", 0, 0, 0),
-    ("fsync", 1, 0, 0), ("propose", 0, 0, 0), ("deliver", 0, 0, 0), ("deliver", 0, 0, 0),
-    ("deliver", 0, 0, 0), ("fsync", 0, 0, 0), ("tick", 1, 0, 0), ("deliver", 0, 0, 0),
-    ("deliver", 0, 0, 0), ("fsync", 2, 0, 0), ("tick", 1, 0, 2),
-]  # fmt: skip
+    ("propose", 0, 0, 0),
+    ("propose", 1, 0, 0),
+    ("fsync", 0, 0, 0),
+    ("tick", 2, 0, 2),
+    ("deliver", 0, 0, 0),
+    ("deliver", 0, 0, 0),
+    ("deliver", 0, 0, 0),
+    ("deliver", 0, 0, 0),
+    ("fsync", 1, 0, 0),
+    ("propose", 0, 0, 0),
+    ("deliver", 0, 0, 0),
+    ("deliver", 0, 0, 0),
+    ("deliver", 0, 0, 0),
+    ("fsync", 0, 0, 0),
+    ("tick", 1, 0, 0),
+    ("deliver", 0, 0, 0),
+    ("deliver", 0, 0, 0),
+    ("fsync", 2, 0, 0),
+    ("tick", 1, 0, 2),
+]
 
 
 def test_a_shrunk_schedule_catches_a_decision_after_joining_a_recovery() -> None:

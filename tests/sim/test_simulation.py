@@ -8,7 +8,9 @@ from epaxdb.sim.kv import make_command
 
 
 def full_trace(seed: int, faults: str) -> tuple[list[str], object]:
-    simulation = Simulation(SimSettings(replicas=3, faults=faults, commands=30, trace_limit=None), seed)
+    simulation = Simulation(
+        SimSettings(replicas=3, faults=faults, commands=30, trace_limit=None), seed
+    )
     result = simulation.run()
     return simulation.trace.lines(), result
 

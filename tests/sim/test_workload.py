@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 
 from epaxdb.command import conflicts
+from epaxdb.ids import InstanceId
 from epaxdb.sim.kv import GROUP, KvState, decode_ops, make_command
 from epaxdb.sim.workload import HOT_KEY, Workload, WorkloadSpec
-from epaxdb.ids import InstanceId
 
 
 def test_conflict_keys_follow_the_operations() -> None:
