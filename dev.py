@@ -64,7 +64,8 @@ def main(argv: list[str]) -> int:
         print(f"unknown action {action!r}\n{__doc__}", file=sys.stderr)
         return 2
     os.chdir(ROOT)
-    return subprocess.call(command)
+    # Replace this process, so Ctrl-C and SIGTERM reach epaxdb or pytest directly.
+    os.execv(command[0], command)
 
 
 if __name__ == "__main__":
