@@ -144,15 +144,27 @@ _NOT_REPLICABLE = (
 # sqlite3 maps them (an extended code such as SQLITE_CONSTRAINT_UNIQUE goes by its
 # primary code, SQLITE_CONSTRAINT).
 ERROR_CLASSES: Mapping[str, type[Error]] = {
-    # epaxdb's own outcomes
+    # epaxdb's own outcomes (docs/http-api.md)
     "serialization_failure": SerializationFailure,
     "schema_changed": SerializationFailure,
     "outcome_unknown": OutcomeUnknown,
     "unavailable": Unavailable,
+    "not_ready": Unavailable,
+    # an `after` this replica did not reach in time; nothing submitted, another may have
+    "not_caught_up": Unavailable,
     "unauthorized": OperationalError,
-    "too_large": DataError,
+    "body_too_large": DataError,
     "reserved_rowid": DataError,
+    "internal": InternalError,
+    # a request this client should not have built (or a server of another version)
     "bad_request": InterfaceError,
+    "malformed_body": InterfaceError,
+    "unknown_field": InterfaceError,
+    "method_not_allowed": InterfaceError,
+    "not_found": NotSupportedError,
+    # the caller's mistakes
+    "bad_token": ProgrammingError,
+    "not_read_only": ProgrammingError,
     # the SQL text or its parameters are wrong
     "syntax_error": ProgrammingError,
     "multiple_statements": ProgrammingError,

@@ -110,8 +110,8 @@ class Attempts:
         self._maybe_sent = self._maybe_sent or failure.sent
 
     def answered(self, endpoint: Endpoint, status: int, body: Any) -> Any | None:
-        """The body of a 200 answer; None to try the next replica (503); raises the
-        mapped error for any other status."""
+        """The body of a 200 answer; None to try the next replica (503, or an `after`
+        not reached there); raises the mapped error for any other status."""
         if status == 200:
             self._endpoints.answered(endpoint)
             return body
@@ -119,6 +119,14 @@ class Attempts:
         if isinstance(error, Unavailable):
             self._failures[endpoint] = f"HTTP {status}: {error}"
             return None
+        if status >= 500 and self._request.may_apply and not isinstance(error, OutcomeUnknown):
+            # A server failing mid-request may have submitted the transaction.
+            raise OutcomeUnknown(
+                f"HTTP {status} after transaction {self._request.request_id} was sent ({error}); "
+                "its outcome is unknown: retry it only with the same request id",
+                code=error.code,
+                request_id=self._request.request_id,
+            ) from error
         raise error
 
     def _final_error(self) -> Error:

@@ -31,7 +31,7 @@ Theory of operation:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -68,6 +68,22 @@ class _Transaction:
     explicit: bool
     statements: list[Statement] = field(default_factory=list)
     context: Any = None
+
+
+def drive(operation: Operation[T], send: Callable[[Request], Any]) -> T:
+    """Run an operation with a blocking `send` (the asyncio client has the same loop
+    with `await`): send each request it yields, throw each error back into it."""
+    try:
+        request = next(operation)
+        while True:
+            try:
+                answer = send(request)
+            except Exception as error:  # noqa: BLE001 - the operation decides
+                request = operation.throw(error)
+            else:
+                request = operation.send(answer)
+    except StopIteration as stop:
+        return stop.value
 
 
 def new_request_id() -> str:

@@ -190,3 +190,17 @@ def test_asyncio_client_fails_over_and_reports_unknown_outcomes_alike() -> None:
 
     with scripted_replica(succeed) as (live, _), black_hole() as hole:
         asyncio.run(scenario(live, hole))
+
+
+def test_server_failure_during_a_transaction_is_an_unknown_outcome() -> None:
+    def broken(_path: str, _body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return 500, {"error": {"code": "internal", "message": "KeyError: 'x'"}}
+
+    with scripted_replica(broken) as (url, received):
+        connection = db.connect(url, autocommit=True)
+        with pytest.raises(db.OutcomeUnknown) as raised:
+            connection.execute("INSERT INTO t VALUES (1)")
+        assert raised.value.request_id == received[0]["request_id"]
+        with pytest.raises(db.InternalError):
+            connection.execute("SELECT 1")  # a read: nothing can have been applied
+        connection.close()
