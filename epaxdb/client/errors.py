@@ -40,7 +40,9 @@ class Error(EpaxdbError):
     `code` is the server's error code (an analyzer code such as `syntax_error`, a
     SQLite result-code name such as `SQLITE_CONSTRAINT_UNIQUE`, or one of epaxdb's own
     such as `serialization_failure`); `statement` the index of the statement it
-    concerns within what was sent; `request_id` the transaction's id when it had one.
+    concerns within the operation (0 for `execute`, the failing parameter set's for
+    `executemany`); `request_id` the transaction's id when it had one; `answer` the
+    server's whole decoded answer.
     """
 
     def __init__(
@@ -51,12 +53,14 @@ class Error(EpaxdbError):
         statement: int | None = None,
         retryable: bool = False,
         request_id: str | None = None,
+        answer: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.statement = statement
         self.retryable = retryable
         self.request_id = request_id
+        self.answer: Mapping[str, Any] = answer or {}
 
     @property
     def sqlite_errorname(self) -> str | None:
@@ -245,4 +249,5 @@ def error_from_answer(status: int, body: Any) -> Error:
         statement=statement if isinstance(statement, int) else None,
         retryable=bool(error.get("retryable", False)),
         request_id=request_id if isinstance(request_id, str) else None,
+        answer=body,
     )

@@ -17,8 +17,9 @@ Theory of operation:
    transaction's statements so far go to `/v1/tx/preview`, which answers their
    results as this transaction sees them (its own writes included, nothing
    uncommitted of others) and a `context`, sent with the next preview. A statement
-   whose preview fails is dropped from the transaction, which stays open, as in
-   sqlite3; a serialization failure ends the transaction.
+   whose preview fails is left out of the statements, and the transaction stays open,
+   as in sqlite3; the context the failure comes with records it, so the commit checks
+   that it still fails alike. A serialization failure ends the transaction.
 3. `commit()` sends every statement and the last context to `/v1/tx` as one
    transaction: it commits only if what it read is still what it would read at its
    place in the global order, else `SerializationFailure`. The transaction is over
@@ -37,6 +38,7 @@ from typing import Any, TypeVar
 
 from epaxdb.client import protocol, sqltext
 from epaxdb.client.errors import (
+    Error,
     OperationalError,
     SerializationFailure,
     Unavailable,
@@ -229,11 +231,34 @@ class Session:
         except SerializationFailure:
             self._transaction = None
             raise
+        except Error as error:
+            self._preview_failed(transaction, statements, error)
+            raise
         results = self._results(answer, before + len(statements))[before:]
         transaction.statements.extend(statements)
         transaction.context = answer.get("context")
         self._transaction = transaction
         return results
+
+    def _preview_failed(
+        self, transaction: _Transaction, statements: list[Statement], error: Error
+    ) -> None:
+        """A new statement failed. The statements before it (of an executemany, a
+        script) stay in the transaction, as in sqlite3, and so does the failure: the
+        answer's context records it, and the commit checks it still fails alike. If
+        SQLite rolled the whole transaction back (RAISE(ROLLBACK)), it is over."""
+        before = len(transaction.statements)
+        details = error.answer.get("error")
+        if isinstance(details, Mapping) and details.get("transaction_rolled_back"):
+            self._transaction = None
+            return
+        context = error.answer.get("context")
+        if context is not None and error.statement is not None and error.statement >= before:
+            transaction.statements.extend(statements[: error.statement - before])
+            transaction.context = context
+            self._transaction = transaction
+        if error.statement is not None and error.statement >= before:
+            error.statement -= before
 
     def _results(self, answer: Any, expected: int) -> list[StatementResult]:
         results = protocol.results(answer, expected)

@@ -3,8 +3,10 @@
 It answers by path like the real endpoints, with synthetic results: a statement
 starting with SELECT returns one row holding its own position in the request; any
 other statement affects one row and "inserts" rowid 100 + its position. A statement
-containing FAIL (in its text or parameters) fails deterministically (IntegrityError naming its index); the next
-commit can be made to fail with `refuse_next_commit`.
+containing FAIL (in its text or parameters) fails deterministically: 409 naming its
+index, and in a preview with a context recording the failure (or, for ROLLBACK_FAIL,
+with `transaction_rolled_back` and no context). The next commit can be made to fail
+with `refuse_next_commit`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from epaxdb.client.errors import Error, error_from_answer
+from epaxdb.client.errors import error_from_answer
 from epaxdb.client.protocol import PREVIEW_PATH, QUERY_PATH, TX_PATH, Request
 
 
@@ -28,7 +30,14 @@ class FakeServer:
         statements = request.body["statements"]
         for index, statement in enumerate(statements):
             if "FAIL" in repr(statement):
-                raise self._error(409, "SQLITE_CONSTRAINT_CHECK", "CHECK failed", index)
+                error = {"code": "SQLITE_CONSTRAINT_CHECK", "message": "CHECK failed",
+                         "statement": index}  # fmt: skip
+                answer: dict[str, Any] = {"error": error}
+                if "ROLLBACK_FAIL" in repr(statement):
+                    error["transaction_rolled_back"] = True
+                elif request.path == PREVIEW_PATH:
+                    answer["context"] = {"previewed": index, "failed_at": index}
+                raise error_from_answer(409, answer)
         results = [self._result(i, s["sql"]) for i, s in enumerate(statements)]
         if request.path == PREVIEW_PATH:
             return {"results": results, "context": {"previewed": len(statements)}}
@@ -56,9 +65,3 @@ class FakeServer:
         if sql.upper().startswith("SELECT"):
             return {"columns": ["position"], "rows": [[index]]}
         return {"rows_affected": 1, "last_insert_rowid": 100 + index}
-
-    @staticmethod
-    def _error(status: int, code: str, message: str, statement: int) -> Error:
-        return error_from_answer(
-            status, {"error": {"code": code, "message": message, "statement": statement}}
-        )

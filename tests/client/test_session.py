@@ -9,6 +9,7 @@ from epaxdb.client.errors import (
     IntegrityError,
     OperationalError,
     OutcomeUnknown,
+    ProgrammingError,
     SerializationFailure,
     Unavailable,
 )
@@ -81,24 +82,51 @@ def test_previews_after_a_commit_carry_its_token() -> None:
     assert server.requests[-1].body["after"] == "token-1"
 
 
-def test_a_failing_statement_is_dropped_and_the_transaction_stays_open() -> None:
+def test_a_failing_statement_is_left_out_and_its_recorded_failure_kept() -> None:
     server, s = FakeServer(), session(autocommit=False)
     drive(s.execute("INSERT INTO t VALUES (1)"), server)
     with pytest.raises(IntegrityError) as raised:
         drive(s.execute("INSERT INTO t VALUES (FAIL)"), server)
-    assert raised.value.statement == 1
+    assert raised.value.statement == 0  # within this execute()
     assert s.in_transaction
     drive(s.execute("INSERT INTO t VALUES (2)"), server)
     assert server.sqls() == ["INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (2)"]
+    assert server.requests[-1].body["context"] == {"previewed": 1, "failed_at": 1}
     drive(s.commit(), server)
     assert server.sqls() == ["INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (2)"]
 
 
-def test_a_first_statement_that_fails_leaves_no_transaction_open() -> None:
+def test_a_failure_that_rolled_the_transaction_back_ends_it() -> None:
+    server, s = FakeServer(), session(autocommit=False)
+    drive(s.execute("INSERT INTO t VALUES (1)"), server)
+    with pytest.raises(IntegrityError):
+        drive(s.execute("INSERT INTO t VALUES (ROLLBACK_FAIL)"), server)
+    assert not s.in_transaction
+
+
+def test_a_refusal_without_context_leaves_the_transaction_as_it_was() -> None:
+    s = session(autocommit=False)
+    drive(s.execute("INSERT INTO t VALUES (1)"), FakeServer())
+
+    def refuse(_request: object) -> object:
+        raise ProgrammingError("near 'SELEC'", code="syntax_error", statement=1)
+
+    with pytest.raises(ProgrammingError) as raised:
+        drive(s.execute("SELEC 1"), refuse)
+    assert raised.value.statement == 0
+    server = FakeServer()
+    drive(s.commit(), server)
+    assert server.sqls() == ["INSERT INTO t VALUES (1)"]
+    assert server.requests[-1].body["interactive"] == {"previewed": 1}
+
+
+def test_a_first_statement_that_fails_records_the_failure_in_an_open_transaction() -> None:
     server, s = FakeServer(), session(autocommit=False)
     with pytest.raises(IntegrityError):
         drive(s.execute("INSERT INTO t VALUES (FAIL)"), server)
-    assert not s.in_transaction
+    assert s.in_transaction
+    drive(s.commit(), server)  # nothing to commit but the failure: no request
+    assert server.paths() == [PREVIEW_PATH] and not s.in_transaction
 
 
 def test_serialization_failure_at_commit_ends_the_transaction() -> None:
@@ -186,13 +214,14 @@ def test_executemany_in_autocommit_is_one_atomic_request() -> None:
     assert outcome.rowcount == 4 and outcome.lastrowid is None
 
 
-def test_executemany_failure_inside_a_transaction_drops_the_whole_batch() -> None:
+def test_executemany_failure_inside_a_transaction_keeps_the_sets_before_it() -> None:
     server, s = FakeServer(), session(autocommit=False)
     drive(s.execute("INSERT INTO t VALUES (0)"), server)
-    with pytest.raises(IntegrityError):
-        drive(s.executemany("INSERT INTO t VALUES (?)", [("ok",), ("FAIL",)]), server)
+    with pytest.raises(IntegrityError) as raised:
+        drive(s.executemany("INSERT INTO t VALUES (?)", [("ok",), ("FAIL",), ("never",)]), server)
+    assert raised.value.statement == 1
     drive(s.commit(), server)
-    assert server.sqls() == ["INSERT INTO t VALUES (0)"]
+    assert [st["params"] for st in server.requests[-1].body["statements"]] == [[], ["ok"]]
 
 
 def test_executescript_batches_statements_between_transaction_control() -> None:
