@@ -12,7 +12,7 @@ from epaxdb.client.codec import decode_answer
 from epaxdb.client.connection import SOCKET_MARGIN_S, ConnectOptions
 from epaxdb.client.failover import Attempts, Endpoint, TransportFailure
 from epaxdb.client.protocol import Request
-from epaxdb.client.session import Operation, T
+from epaxdb.client.session import Operation, T, drive
 
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
@@ -24,19 +24,7 @@ class HttpTransport:
         self._headers = options.headers()
 
     def run(self, operation: Operation[T]) -> T:
-        """Drive a session operation: send each request it yields, throw each error
-        back into it."""
-        try:
-            request = next(operation)
-            while True:
-                try:
-                    answer = self.send(request)
-                except Exception as error:  # noqa: BLE001 - the operation decides
-                    request = operation.throw(error)
-                else:
-                    request = operation.send(answer)
-        except StopIteration as stop:
-            return stop.value
+        return drive(operation, self.send)
 
     def send(self, request: Request) -> Any:
         payload = self._options.codec.encode(request.body)
