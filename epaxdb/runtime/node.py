@@ -473,6 +473,7 @@ class Node:
                 lambda: (self._machine.state_hash(), self._machine.executed_count()),
             )
         peers = self.transport.peer_status()
+        stats = self.stats()
         return {
             "replica_id": self.replica_id,
             "pid": os.getpid(),
@@ -489,13 +490,13 @@ class Node:
             "executed_prefix": list(self._replica.executed_prefix),
             "executed_count": executed_count,
             "floor": list(self._replica.floor),
-            "instances_in_memory": self._replica.instance_count,
+            "instances_in_memory": stats.pop("instances_in_memory"),
             "state_hash": state_hash,
-            "log_bytes": self._log.size_bytes,
-            "log_syncs": self._log.stats.syncs,
-            "pending": len(self._pending),
-            "messages_dropped_malformed": self.transport.messages_dropped_malformed,
-            "stats": self.stats(),
+            "log_bytes": stats.pop("log_bytes"),
+            "log_syncs": stats.pop("log_syncs"),
+            "pending": stats.pop("pending"),
+            "messages_dropped_malformed": stats.pop("messages_dropped_malformed"),
+            "stats": stats,
             "links": {
                 str(replica_id): asdict(stats)
                 for replica_id, stats in self.transport.link_stats().items()
