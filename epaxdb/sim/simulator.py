@@ -115,7 +115,7 @@ class Simulation:
         config = ClusterConfig.for_size(n, settings.fast_failures, **self.plan.timers())
         self.queue = EventQueue()
         self.network = Network(n, self.plan, streams.network)
-        self.checkers = Checkers()
+        self.checkers = Checkers(n)
         self.clients = Clients(retry)
         self.trace = Trace(settings.trace_limit)
         mutations = frozenset() if settings.mutation is None else frozenset({settings.mutation})
