@@ -49,15 +49,19 @@ class ApiCluster:
         self.nodes: dict[int, Node] = {}
         self.clients: dict[int, TestClient] = {}
 
-    async def start(self, replica_id: int) -> None:
-        settings = NodeSettings("http-test", replica_id, self.addresses,
-                                self.root / f"r{replica_id}")  # fmt: skip
-        node = Node.open(settings, open_sql_machine)
-        await node.start()
-        client = TestClient(TestServer(make_app(node, self.settings)))
-        await client.start_server()
-        self.nodes[replica_id] = node
-        self.clients[replica_id] = client
+    async def start(self, *replica_ids: int) -> None:
+        # Every peer port is bound before any HTTP server takes an ephemeral port, which
+        # could otherwise be one of the peer ports chosen (but not yet bound) above.
+        for replica_id in replica_ids:
+            settings = NodeSettings("http-test", replica_id, self.addresses,
+                                    self.root / f"r{replica_id}")  # fmt: skip
+            node = Node.open(settings, open_sql_machine)
+            await node.start()
+            self.nodes[replica_id] = node
+        for replica_id in replica_ids:
+            client = TestClient(TestServer(make_app(self.nodes[replica_id], self.settings)))
+            await client.start_server()
+            self.clients[replica_id] = client
 
     async def stop(self, replica_id: int) -> None:
         await self.clients.pop(replica_id).close()
@@ -65,7 +69,10 @@ class ApiCluster:
 
     async def stop_all(self) -> None:
         for replica_id in list(self.nodes):
-            await self.stop(replica_id)
+            if replica_id in self.clients:
+                await self.stop(replica_id)
+            else:
+                await self.nodes.pop(replica_id).stop()
 
     async def request(
         self, replica_id: int, method: str, path: str, **kwargs: Any
@@ -132,8 +139,7 @@ async def api_cluster(
     """A cluster of `size` replicas of which `running` (default: all) are started."""
     cluster = ApiCluster(tmp_path, size, settings or ServerSettings())
     try:
-        for replica_id in range(size) if running is None else running:
-            await cluster.start(replica_id)
+        await cluster.start(*(range(size) if running is None else running))
         yield cluster
     finally:
         await cluster.stop_all()

@@ -9,12 +9,15 @@ from pathlib import Path
 from tests.server.harness import ApiCluster, api_cluster, run, tx
 
 
-async def ready_status(cluster: ApiCluster, replica_id: int, want: int) -> dict:
-    """Poll /readyz (bounded) until it answers `want`; connections drop asynchronously."""
+async def ready_status(
+    cluster: ApiCluster, replica_id: int, want: int, connected: list[int]
+) -> dict:
+    """Poll /readyz (bounded) until it answers `want` with `connected`: connections
+    come up and drop asynchronously."""
     deadline = asyncio.get_running_loop().time() + 10
     while True:
         status, body = await cluster.get(replica_id, "/readyz")
-        if status == want:
+        if status == want and body["connected"] == connected:
             return body
         assert asyncio.get_running_loop().time() < deadline, (status, body)
         await asyncio.sleep(0.05)
@@ -47,14 +50,14 @@ def test_readyz_needs_a_majority_connected_and_healthz_only_a_live_process(
 ) -> None:
     async def scenario() -> None:
         async with api_cluster(tmp_path) as cluster:
-            body = await ready_status(cluster, 0, 200)
+            body = await ready_status(cluster, 0, 200, [0, 1, 2])
             assert body == {"ready": True, "connected": [0, 1, 2], "majority": 2}
             await cluster.stop(2)
-            body = await ready_status(cluster, 0, 200)
+            await ready_status(cluster, 0, 200, [0, 1])  # still a majority
             await cluster.stop(1)
-            body = await ready_status(cluster, 0, 503)
+            body = await ready_status(cluster, 0, 503, [0])
             assert body["error"]["code"] == "not_ready" and body["ready"] is False
-            assert body["connected"] == [0] and "1 of 3" in body["error"]["message"]
+            assert body["majority"] == 2 and "1 of 3" in body["error"]["message"]
             status, health = await cluster.get(0, "/healthz")
             assert (status, health) == (200, {"status": "ok"})
             _, status_body = await cluster.get(0, "/v1/status")
