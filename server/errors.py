@@ -41,6 +41,7 @@ class ApiError(Exception):
         retryable: bool = False,
         request_id: str | None = None,
         headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -49,7 +50,7 @@ class ApiError(Exception):
         self.retryable = retryable
         self.request_id = request_id
         self.headers = dict(headers or {})
-        self.extra: dict[str, Any] = {}  # more members of the body, beside "error"
+        self.extra = dict(extra or {})  # more members of the body, beside "error"
 
     def body(self) -> dict[str, Any]:
         error = {

@@ -50,13 +50,11 @@ def committed_body(result: TransactionResult) -> dict[str, Any]:
 def execution_failed(
     error: TransactionError, *, request_id: str | None = None, commit_token: str | None = None
 ) -> ExecutionFailed:
-    failed = ExecutionFailed(
+    return ExecutionFailed(
         error.code,
         error.message,
         statement=error.statement_index,
         retryable=error.retryable,
         request_id=request_id,
+        extra=None if commit_token is None else {"commit_token": commit_token},
     )
-    if commit_token is not None:
-        failed.extra["commit_token"] = commit_token
-    return failed

@@ -42,7 +42,7 @@ async def get_ready(request: web.Request) -> web.Response:
     body = {"ready": readiness.ready, "connected": list(readiness.connected),
             "majority": readiness.majority}  # fmt: skip
     if not readiness.ready:
-        refusal = ServiceUnavailable("not_ready", readiness.reason or "not ready", retryable=True)
-        refusal.extra.update(body)
-        raise refusal
+        raise ServiceUnavailable(
+            "not_ready", readiness.reason or "not ready", retryable=True, extra=body
+        )
     return respond(request, body)
