@@ -3,6 +3,7 @@
     POST /v1/tx      {"statements": [{"sql": "...", "params": [...] | {...}}],
                       "request_id": "optional", "timeout_ms": optional}
     GET  /v1/status  this replica: id, pid, peers, executed position, state hash, log
+    GET  /v1/backup  a consistent SQLite file of this replica's state (server/backup.py)
 
 Statuses of POST /v1/tx, one table (`_ERRORS`):
     200 results          409 a deterministic execution error (same on every replica)
@@ -25,8 +26,9 @@ from analyzer.errors import AnalyzerError
 from epaxdb.runtime.errors import InvalidRequest, OutcomeUnknown, Unavailable
 from epaxdb.runtime.node import Node
 from epaxdb.storage import RowsResult, TransactionResult
+from server import backup
+from server.context import NODE
 
-NODE = web.AppKey("node", Node)
 DEFAULT_TIMEOUT_MS = 10_000
 MAX_TIMEOUT_MS = 120_000
 
@@ -41,6 +43,7 @@ def make_app(node: Node) -> web.Application:
     app[NODE] = node
     app.router.add_post("/v1/tx", _post_transaction)
     app.router.add_get("/v1/status", _get_status)
+    backup.register(app)
     return app
 
 

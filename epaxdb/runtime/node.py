@@ -160,6 +160,11 @@ class Node:
         self._floor_to_forget: tuple[int, ...] | None = None
         self._last_forget_s = 0.0
 
+    @property
+    def state_db_path(self) -> Path:
+        """The state database file in this replica's data directory."""
+        return self._directory.state_db_path
+
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
