@@ -2,7 +2,8 @@
 
 The file is written first (`epaxdb.storage.snapshot.write_backup`, from a separate
 read-only connection on a worker thread: replication goes on meanwhile) into a
-temporary directory inside the data directory, then streamed and deleted. Headers:
+temporary directory inside the data directory, deleted (but kept open), then streamed.
+Headers:
 
     Epaxdb-Executed-Count   the executed position the snapshot was taken at
     Epaxdb-State-Hash       its state hash (what a cluster restored from it reports)
@@ -57,15 +58,18 @@ async def _get_backup(request: web.Request) -> web.StreamResponse:
                 info = await asyncio.to_thread(write_backup, state_db, path)
             except (StorageError, OSError) as error:
                 return _error(500, "backup_failed", str(error))
-            response = web.StreamResponse(headers=_headers(info, node))
-            response.content_type = "application/vnd.sqlite3"
-            response.content_length = info.size_bytes
-            await response.prepare(request)
             file = await asyncio.to_thread(open, path, "rb")
+            # The open file stays readable: the directory is gone before the first byte
+            # is sent, however the download ends.
+            shutil.rmtree(directory, ignore_errors=True)
             with file:
+                response = web.StreamResponse(headers=_headers(info, node))
+                response.content_type = "application/vnd.sqlite3"
+                response.content_length = info.size_bytes
+                await response.prepare(request)
                 while chunk := await asyncio.to_thread(file.read, _CHUNK_BYTES):
                     await response.write(chunk)
-            await response.write_eof()
+                await response.write_eof()
             return response
         finally:
             shutil.rmtree(directory, ignore_errors=True)

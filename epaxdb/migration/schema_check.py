@@ -15,9 +15,11 @@ Theory of operation. Every object of the file's catalog is judged twice:
    an unknown function, collation or module — is refused as `sqlite_error`.
 
 The data is checked for what the engine refuses to store: a rowid of 2**63-1 (beyond
-it SQLite picks rowids at random) and `sqlite_sequence` at that value. Foreign-key
-violations already in the file are a warning: the rows stay, but the cluster enforces
-foreign keys, so statements touching them will fail.
+it SQLite picks rowids at random) and `sqlite_sequence` at that value.
+
+Warnings name what behaves differently from a default `sqlite3` connection: foreign
+keys are enforced (violations already in the file stay, but statements touching them
+fail), and LIKE is case-sensitive (`case_sensitive_like` is a cluster setting).
 
 Everything runs on a read-only connection: the file is never changed.
 """
@@ -31,6 +33,7 @@ from typing import Any
 import apsw
 
 from analyzer import AnalyzerError, Schema, plan_statement
+from analyzer.tokens import significant, tokenize
 from epaxdb.storage import RESERVED_ROWID, ClusterSqlSettings
 from epaxdb.storage.guard import INTERNAL_TABLES, MAX_ROWID
 from epaxdb.storage.settings import apply_settings
@@ -47,6 +50,10 @@ CORRUPT = "corrupt"
 _BUILT_IN_COLLATIONS = frozenset({"binary", "nocase", "rtrim"})
 _ROWID_NAMES = ("rowid", "_rowid_", "oid")
 _SCHEMA_CHANGE_NOTE = "interferes with everything"
+CASE_SENSITIVE_LIKE = (
+    "LIKE is case-sensitive on the cluster ('a' LIKE 'A' is false); compare lower() of "
+    "both sides to match regardless of case"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +104,7 @@ def check_database(connection: apsw.Connection, *, from_backup: bool = False) ->
     catalog = connection.execute(USER_SCHEMA).fetchall()
     schema = read_schema(connection)
     fixes: list[Finding] = []
+    warnings: list[Finding] = list(_enforced_foreign_keys(schema))
     refusals: list[Finding] = list(_reserved_names(connection, from_backup))
     objects = 0
     for kind, name, _, sql in catalog:
@@ -104,6 +112,8 @@ def check_database(connection: apsw.Connection, *, from_backup: bool = False) ->
             continue  # automatic indexes and SQLite's own tables
         objects += 1
         subject = f"{kind} {name}"
+        if uses_like(sql):
+            warnings.append(Finding(subject, CASE_SENSITIVE_LIKE))
         plan = plan_statement(schema, sql)
         if isinstance(plan, AnalyzerError):
             refusals.append(Finding(subject, plan.reason, plan.code))
@@ -114,15 +124,39 @@ def check_database(connection: apsw.Connection, *, from_backup: bool = False) ->
             if not note.startswith(_SCHEMA_CHANGE_NOTE)
         )
     refusals.extend(_unknown_collations(schema))
-    refusals.extend(_sqlite_refusals(connection, catalog))
-    refusals.extend(_reserved_rowids(connection))
+    integrity = _integrity(connection)
+    if integrity is not None:
+        refusals.append(integrity)  # reading a damaged file further proves nothing
+    else:
+        try:
+            refusals.extend(_compile_refusals(connection, catalog))
+            refusals.extend(_reserved_rowids(connection))
+            warnings.extend(_foreign_key_violations(connection))
+        except apsw.Error as error:
+            refusals.append(Finding("database", f"reading it failed: {error}", SQLITE_ERROR))
     return SchemaReport(
         objects=objects,
         fixes=tuple(fixes),
         refusals=tuple(refusals),
-        warnings=tuple(_foreign_key_violations(connection)),
+        warnings=tuple(warnings),
         schema=schema,
     )
+
+
+def uses_like(sql: str) -> bool:
+    """Whether the SQL text uses the LIKE operator (not inside a string or comment)."""
+    return any(token.is_word("LIKE") for token in significant(tokenize(sql)))
+
+
+def _enforced_foreign_keys(schema: Schema) -> Iterable[Finding]:
+    for table in schema.tables.values():
+        if table.foreign_keys:
+            parents = ", ".join(sorted({fk.parent for fk in table.foreign_keys}))
+            yield Finding(
+                f"table {table.name}",
+                f"its foreign keys (to {parents}) are enforced on the cluster; a default "
+                "sqlite3 connection does not enforce them",
+            )
 
 
 def _reserved_names(connection: apsw.Connection, from_backup: bool) -> Iterable[Finding]:
@@ -161,14 +195,19 @@ def _unknown_collations(schema: Schema) -> Iterable[Finding]:
                 )
 
 
-def _sqlite_refusals(connection: apsw.Connection, catalog: list[Any]) -> Iterable[Finding]:
+def _integrity(connection: apsw.Connection) -> Finding | None:
     try:
         problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
+    except apsw.CorruptError as error:
+        return Finding("database", f"PRAGMA quick_check: {error}", CORRUPT)
     except apsw.Error as error:  # e.g. an index needs a collation SQLite does not have
-        yield Finding("database", f"PRAGMA quick_check cannot run: {error}", SQLITE_ERROR)
-    else:
-        if problems != ["ok"]:
-            yield Finding("database", "PRAGMA quick_check: " + "; ".join(problems[:5]), CORRUPT)
+        return Finding("database", f"PRAGMA quick_check cannot run: {error}", SQLITE_ERROR)
+    if problems != ["ok"]:
+        return Finding("database", "PRAGMA quick_check: " + "; ".join(problems[:5]), CORRUPT)
+    return None
+
+
+def _compile_refusals(connection: apsw.Connection, catalog: list[Any]) -> Iterable[Finding]:
     shadow = {
         name
         for (name,) in connection.execute(

@@ -7,6 +7,8 @@ stays a `?`: the report is about the statement, not one call of it):
 - *outcome*: it runs unchanged, runs with a determinism fix (the analyzer's notes:
   the clock or random() fixed by the coordinator, also through defaults, views and
   triggers), or is refused (the analyzer's code and reason);
+- *differences* from a default sqlite3 connection that the statement meets (LIKE is
+  case-sensitive on the cluster);
 - *conflict class*: `none` (touches no table), `point` (only keys of single rows),
   `whole_table` (some table as a whole: it interferes with every write to that
   table) or `global` (interferes with every transaction), with a hint how to get
@@ -35,7 +37,7 @@ from analyzer import AnalyzerError, Schema, analyze, plan_statement
 from analyzer.plan import KeyTemplate, StatementPlan
 from analyzer.schema import ROWID, Table
 from analyzer.sqltext import prepare
-from epaxdb.migration.schema_check import read_schema
+from epaxdb.migration.schema_check import CASE_SENSITIVE_LIKE, read_schema, uses_like
 from epaxdb.migration.script import ScriptStatement
 from epaxdb.storage.state_hash import USER_SCHEMA
 
@@ -61,6 +63,7 @@ class StatementVerdict:
     reads: tuple[str, ...] = ()  # "users(id)" for point keys, "users" for the whole table
     writes: tuple[str, ...] = ()
     hints: tuple[str, ...] = ()
+    differences: tuple[str, ...] = ()
     schema_note: str | None = None  # DDL that could not be applied to the schema copy
 
     def to_json(self) -> dict[str, Any]:
@@ -75,6 +78,7 @@ class StatementVerdict:
             "reads": list(self.reads),
             "writes": list(self.writes),
             "hints": list(self.hints),
+            "differences": list(self.differences),
             **({"note": self.reason} if self.outcome == BOUNDARY else {}),
             **({"schema_note": self.schema_note} if self.schema_note else {}),
         }
@@ -136,6 +140,7 @@ def _check(
         reads=_describe(plan.reads),
         writes=_describe(plan.writes),
         hints=hints,
+        differences=(CASE_SENSITIVE_LIKE,) if uses_like(sql) else (),
     )
     return verdict, bound, plan.kind == "ddl"
 

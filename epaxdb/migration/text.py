@@ -73,6 +73,7 @@ def _details(verdict: StatementVerdict) -> list[str]:
     if verdict.outcome == BOUNDARY:
         items.append(verdict.reason or "")
     items += [f"fix: {fix}" for fix in verdict.fixes]
+    items += [f"differs: {difference}" for difference in verdict.differences]
     if verdict.conflict == WHOLE_TABLE:
         items += [f"whole table: {hint}" for hint in verdict.hints]
     elif verdict.conflict == GLOBAL:

@@ -7,6 +7,7 @@ from pathlib import Path
 import apsw
 
 from epaxdb.migration.schema_check import (
+    CASE_SENSITIVE_LIKE,
     CORRUPT,
     RESERVED_NAME,
     SQLITE_ERROR,
@@ -121,12 +122,39 @@ def test_the_largest_rowid_and_a_sequence_at_it_are_refused(tmp_path: Path) -> N
     assert sum(f.subject == "table counter" for f in report.refusals) == 2
 
 
-def test_existing_foreign_key_violations_are_a_warning_not_a_refusal(tmp_path: Path) -> None:
+def test_enforced_foreign_keys_and_existing_violations_are_warnings_not_refusals(
+    tmp_path: Path,
+) -> None:
     script = APP_SCHEMA + "INSERT INTO notes(user_id, body) VALUES (99, 'orphan');"
     report = report_of(make_db(tmp_path / "app.db", script))
     assert not report.refused
-    assert [(f.subject, f.message.split(":")[0]) for f in report.warnings] == [
-        ("table notes", "1 row(s) violate the foreign key to users")
+    assert [(f.subject, f.message) for f in report.warnings] == [
+        (
+            "table notes",
+            (
+                "its foreign keys (to users) are enforced on the cluster; a default sqlite3 "
+                "connection does not enforce them"
+            ),
+        ),
+        (
+            "table notes",
+            (
+                "1 row(s) violate the foreign key to users: they are kept, but the cluster "
+                "enforces foreign keys, so statements that touch them will fail"
+            ),
+        ),
+    ]
+
+
+def test_views_and_triggers_using_like_are_warned_about_case_sensitivity(tmp_path: Path) -> None:
+    script = (
+        "CREATE TABLE t(name TEXT); "
+        "CREATE VIEW a_names AS SELECT name FROM t WHERE name LIKE 'a%'; "
+        "CREATE VIEW quoted AS SELECT 'LIKE' AS word;"
+    )
+    report = report_of(make_db(tmp_path / "app.db", script))
+    assert [(f.subject, f.message) for f in report.warnings] == [
+        ("view a_names", CASE_SENSITIVE_LIKE)
     ]
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from epaxdb.migration.schema_check import CASE_SENSITIVE_LIKE
 from epaxdb.migration.script import split_script
 from epaxdb.migration.statement_check import (
     BOUNDARY,
@@ -162,3 +163,9 @@ def test_a_refused_statement_does_not_count_as_the_transaction_s_earlier_write(
 def test_lines_and_numbers_point_into_the_file(app_db: Path) -> None:
     result = verdicts(app_db, "SELECT 1;\n\n-- next\nSELECT 2;")
     assert [(v.number, v.line) for v in result] == [(1, 1), (2, 4)]
+
+
+def test_like_is_named_as_a_difference_from_sqlite3(app_db: Path) -> None:
+    like, plain = verdicts(app_db, "SELECT id FROM users WHERE email LIKE ?; SELECT 'LIKE'")
+    assert like.differences == (CASE_SENSITIVE_LIKE,)
+    assert plain.differences == ()
