@@ -13,17 +13,21 @@ Protocol (Ryabinin, Gotsman, Sutra 2025, optimized rules, parameters (n, f, e)):
   The owner pre-accepts it with the conflicting instances it knows (D0) and sends
   PreAccept to all. An acceptor adds what it knows; it pre-accepts only while it has
   joined no ballot above 0 (so a recovery can count on it never voting later).
+- Thrifty mode (config.thrifty): the owner's PreAccept and Accept at ballot 0 go
+  first only to the peers a quorum needs, best-ranked first (`set_peer_order`), and to
+  every peer when the widening timer fires. Who is asked never matters for safety,
+  only for latency; recoveries always ask everyone.
 - Fast path: n - e PreAcceptOk (the owner's own included) all reporting exactly D0 ->
   commit (c, D0) at ballot 0. Otherwise, with n - f replies and the fast path
   impossible or too slow: Accept the union at ballot 0, commit on n - f AcceptOk.
-- Recovery (recovery.py) when an instance stays uncommitted: Recover / RecoverOk,
-  possibly Validate / ValidateOk and Waiting; the only outcomes are the committed
-  value, the highest accepted value, the owner's (c, D0), or NOP. A NOP'ed own
-  instance's commands are proposed again.
+- Recovery (replica_recovery.py; its decisions in recovery.py) when an instance
+  stays uncommitted: Recover / RecoverOk, possibly Validate / ValidateOk and Waiting;
+  the only outcomes are the committed value, the highest accepted value, the owner's
+  (c, D0), or NOP. A NOP'ed own instance's commands are proposed again.
 - `ballot` (joined) and `accepted_ballot` (voted) are kept apart (Sutra's bug).
 - Execution (execution.py): SCCs of the committed graph, dependencies first,
   instance-id order inside a component.
-- Garbage collection: replicas gossip their executed prefixes; instances executed
+- Garbage collection (replica_gc.py): replicas gossip their executed prefixes; instances executed
   on every replica (slot <= floor) are dropped, and new dependency sets carry the
   floor so that a dropped instance counts as a dependency everywhere (messages.Deps).
 
@@ -34,9 +38,10 @@ show the checks catch each one. They are never enabled outside tests.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from epaxdb.command import NOP, Batch, Command, Footprint
+from epaxdb.command import Batch, Command, Footprint
 from epaxdb.config import ClusterConfig
 from epaxdb.conflict_index import ConflictIndex
 from epaxdb.errors import ConfigError, invariant
@@ -49,6 +54,7 @@ from epaxdb.messages import (
     Commit,
     CommitQuery,
     Deps,
+    Forward,
     Gossip,
     Message,
     Nack,
@@ -61,22 +67,15 @@ from epaxdb.messages import (
     ValidateOk,
     Waiting,
 )
-from epaxdb.recovery import (
-    InvalidatorState,
-    Outcome,
-    Verdict,
-    decide_after_recover,
-    decide_after_validation,
-    decide_after_waiting,
-)
 from epaxdb.records import (
     Execution,
-    FloorRecord,
     InstanceRecord,
     Outgoing,
     Ready,
     RestoredState,
 )
+from epaxdb.replica_gc import GossipRole
+from epaxdb.replica_recovery import BACKOFF_MAX, RecoveryAttempt, RecoveryRole
 
 MUTATIONS = frozenset(
     {
@@ -92,13 +91,6 @@ MUTATIONS = frozenset(
         "preaccept_after_recover",  # T15: pre-accept after joining a higher ballot
     }
 )
-
-# Catch-up from a gossip: query at most this many unknown instances at once, found by
-# scanning at most this many slots per owner above the executed prefix.
-_LEARN_BATCH_MAX = 256
-_LEARN_SCAN_MAX = 4096
-# Recovery timers double on every lost duel or foreign attempt, up to this factor.
-_BACKOFF_MAX = 16.0
 
 
 @dataclass(slots=True)
@@ -121,23 +113,10 @@ class _Leading:
 
     replies: dict[ReplicaId, Deps] = field(default_factory=dict)
     fast_deadline_ms: float | None = None
+    asked: int = 0  # peers sent the PreAccept (fewer than all in thrifty mode)
 
 
-@dataclass(slots=True)
-class _Recovery:
-    """A recovery attempt at `ballot` (volatile: a restart starts a new attempt)."""
-
-    ballot: Ballot
-    stage: str = "recover"  # recover -> validate -> wait
-    replies: dict[ReplicaId, RecoverOk] = field(default_factory=dict)
-    quorum: frozenset[ReplicaId] = frozenset()
-    candidate: tuple[Batch, Deps] | None = None
-    matching: int = 0
-    validations: dict[ReplicaId, ValidateOk] = field(default_factory=dict)
-    invalidators: dict[InstanceId, Instance] = field(default_factory=dict)
-
-
-class Replica:
+class Replica(RecoveryRole, GossipRole):
     def __init__(
         self,
         config: ClusterConfig,
@@ -157,6 +136,9 @@ class Replica:
         self.stats = ReplicaStats()
         self._n = config.replica_count
         self._peer_ids = tuple(r for r in range(config.replica_count) if r != replica_id)
+        # Thrifty mode asks the first peers of this ranking; until the driver ranks them
+        # by latency, each replica starts with its successors (spreads the load).
+        self._peer_order = tuple((replica_id + k) % self._n for k in range(1, self._n))
         self._rng = rng
         self._mutations = mutations
         self._now_ms = 0.0
@@ -167,7 +149,7 @@ class Replica:
         self._open_nops: set[InstanceId] = set()
         self._leading: dict[InstanceId, _Leading] = {}
         self._accepts: dict[InstanceId, tuple[Ballot, set[ReplicaId]]] = {}
-        self._recoveries: dict[InstanceId, _Recovery] = {}
+        self._recoveries: dict[InstanceId, RecoveryAttempt] = {}
         self._waiting_seen: dict[InstanceId, int] = {}
         self._own_batches: dict[InstanceId, Batch] = {}
         self._queue: list[Command] = []
@@ -236,6 +218,14 @@ class Replica:
             self._recoveries.pop(instance_id, None)
             self._start_recovery(instance)
 
+    def set_peer_order(self, peers: Sequence[ReplicaId]) -> None:
+        """Rank the peers, the one expected to answer first first (the driver measures
+        round trips; the core has no clock of its own). Used by thrifty mode."""
+        order = tuple(peers)
+        if sorted(order) != list(self._peer_ids):
+            raise ConfigError(f"peer order {order} is not a permutation of {self._peer_ids}")
+        self._peer_order = order
+
     # ------------------------------------------------------------------ queries
 
     def record_of(self, instance_id: InstanceId) -> InstanceRecord | None:
@@ -261,6 +251,15 @@ class Replica:
     # ------------------------------------------------------------------ proposing
 
     def _admit(self) -> None:
+        leader = self.config.leader
+        if leader is not None and leader != self.replica_id:
+            # Multi-Paxos baseline: the leader orders everything. What it loses in a
+            # crash is lost (the client sees a timeout): no failover, by design.
+            size = self.config.batch_size_max
+            for start in range(0, len(self._queue), size):
+                self._send(leader, Forward(tuple(self._queue[start : start + size])))
+            self._queue = []
+            return
         inflight = len(self._own_batches)
         while self._queue and inflight < self.config.max_inflight:
             size = self.config.batch_size_max
@@ -273,16 +272,28 @@ class Replica:
         instance_id = InstanceId(self.replica_id, self._next_slot)
         self._next_slot += 1
         instance = self._instance(instance_id)
-        footprint = Footprint.of(batch)
-        deps = Deps(frozenset(self._conflicting(instance_id, footprint, self._floor)), self._floor)
-        self._pre_accept(instance, batch, deps, deps, footprint)
         self._own_batches[instance_id] = batch
         self.last_proposed = instance_id
         self.stats.instances_proposed += 1
+        if self.config.leader is not None:
+            # Multi-Paxos: each instance follows the leader's previous one (a chain, so
+            # execution is in slot order) and goes straight to phase 2 at ballot 0,
+            # which the leader owns: phase 1 is implicit, as with a stable leader.
+            # The previous slot, not the last proposal: a restarted leader has none, and
+            # an orphaned slot nobody knows is recovered as a NOP by whoever needs it.
+            previous = InstanceId(self.replica_id, instance_id.slot - 1)
+            chain = () if self._is_collected(previous) else (previous,)
+            deps = Deps(frozenset(chain), self._floor)
+            self._accept_and_broadcast(instance, instance.ballot, batch, deps)
+            return
+        footprint = Footprint.of(batch)
+        deps = Deps(frozenset(self._conflicting(instance_id, footprint, self._floor)), self._floor)
+        self._pre_accept(instance, batch, deps, deps, footprint)
         leading = self._leading[instance_id] = _Leading()
         leading.replies[self.replica_id] = deps
-        self._broadcast(PreAccept(instance_id, batch, deps))
-        self._arm(instance, self.config.retransmit_ms)
+        asked = self._send_to_quorum(PreAccept(instance_id, batch, deps), self.config.fast_quorum)
+        leading.asked = asked
+        self._arm(instance, self._first_retransmit_ms(asked))
         self._try_decide(instance, leading)
 
     def _pre_accept(
@@ -315,11 +326,15 @@ class Replica:
     def _conflicting(
         self, instance_id: InstanceId, footprint: Footprint, floor: tuple[int, ...]
     ) -> set[InstanceId]:
-        found = {
-            nop_id
-            for nop_id in self._open_nops
-            if nop_id != instance_id and nop_id.slot > floor[nop_id.owner]
-        } if self._open_nops else set()
+        found = (
+            {
+                nop_id
+                for nop_id in self._open_nops
+                if nop_id != instance_id and nop_id.slot > floor[nop_id.owner]
+            }
+            if self._open_nops
+            else set()
+        )
         for candidate_id in self._index.candidates(footprint):
             if candidate_id == instance_id or candidate_id.slot <= floor[candidate_id.owner]:
                 continue
@@ -380,7 +395,7 @@ class Replica:
         replied = len(leading.replies)
         if replied < self.config.slow_quorum:
             return
-        fast_possible = matching + (self._n - replied) >= self.config.fast_quorum
+        fast_possible = matching + (leading.asked + 1 - replied) >= self.config.fast_quorum
         if fast_possible and not timed_out:
             if leading.fast_deadline_ms is None:
                 leading.fast_deadline_ms = self._now_ms + self.config.fast_path_wait_ms
@@ -402,9 +417,33 @@ class Replica:
         self._index_value(instance)
         self._touch(instance)
         self._accepts[instance.instance_id] = (ballot, {self.replica_id})
-        self._broadcast(Accept(instance.instance_id, ballot, batch, deps))
-        self._arm(instance, self.config.retransmit_ms)
+        message = Accept(instance.instance_id, ballot, batch, deps)
+        if ballot.is_initial:
+            asked = self._send_to_quorum(message, self.config.slow_quorum)
+        else:
+            # A recovery is never thrifty: waiting to widen while another replica's
+            # recovery timer runs only invites a duel (seen as a livelock in simulation).
+            self._broadcast(message)
+            asked = len(self._peer_ids)
+        self._arm(instance, self._first_retransmit_ms(asked))
         self._try_commit_accepted(instance)
+
+    def _send_to_quorum(self, message: Message, quorum: int) -> int:
+        """Send a vote request to every peer, or in thrifty mode to the `quorum - 1`
+        best-ranked ones (the rest are asked when the first timer fires). Returns how
+        many peers were asked."""
+        if not self.config.thrifty:
+            self._broadcast(message)
+            return len(self._peer_ids)
+        chosen = self._peer_order[: quorum - 1]
+        for peer in chosen:
+            self._send(peer, message)
+        return len(chosen)
+
+    def _first_retransmit_ms(self, asked: int) -> float:
+        if asked < len(self._peer_ids):
+            return min(self.config.thrifty_widen_ms, self.config.retransmit_ms)
+        return self.config.retransmit_ms
 
     def _undecided(self, sender: ReplicaId, instance_id: InstanceId) -> Instance | None:
         """The instance a vote-asking message is about, or None when there is nothing to
@@ -502,259 +541,17 @@ class Replica:
             Commit(instance.instance_id, instance.accepted_ballot, instance.batch, instance.deps),
         )
 
+    def _on_forward(self, sender: ReplicaId, message: Forward) -> None:
+        if self.config.leader == self.replica_id:
+            self._queue.extend(message.batch)
+
     def _on_commit_query(self, sender: ReplicaId, message: CommitQuery) -> None:
         for instance_id in message.instance_ids:
             instance = self._instances.get(instance_id)
             if instance is not None and instance.committed:
                 self._send_commit(sender, instance)
 
-    # ------------------------------------------------------------------ recovery
-
-    def _start_recovery(self, instance: Instance) -> None:
-        self.stats.recoveries_started += 1
-        ballot = Ballot(instance.ballot.round + 1, self.replica_id)
-        attempt = _Recovery(ballot)
-        self._abandon_lower(instance, ballot)
-        self._recoveries[instance.instance_id] = attempt
-        joined_before = instance.ballot
-        instance.ballot = ballot
-        self._touch(instance)
-        self._broadcast(Recover(instance.instance_id, ballot))
-        attempt.replies[self.replica_id] = self._recover_ok(instance, ballot, joined_before)
-        self._arm(instance, self.config.recovery_timeout_ms)
-        self._advance_recovery(instance, attempt)
-
-    def _recover_ok(self, instance: Instance, ballot: Ballot, joined_before: Ballot) -> RecoverOk:
-        vote = joined_before if "single_ballot" in self._mutations else instance.accepted_ballot
-        return RecoverOk(
-            instance.instance_id,
-            ballot,
-            vote,
-            instance.phase,
-            instance.batch,
-            instance.deps,
-            instance.initial_deps,
-        )
-
-    def _on_recover(self, sender: ReplicaId, message: Recover) -> None:
-        instance_id = message.instance_id
-        instance = self._undecided(sender, instance_id)
-        if instance is None:
-            return
-        if message.ballot <= instance.ballot:
-            self._send(sender, Nack(instance_id, instance.ballot))
-            return
-        joined_before = instance.ballot
-        self._abandon_lower(instance, message.ballot)
-        instance.ballot = message.ballot
-        self._touch(instance)
-        # Someone else is recovering it: give that attempt time before trying ourselves.
-        instance.backoff = min(instance.backoff * 2, _BACKOFF_MAX)
-        self._arm(instance, self.config.recovery_timeout_ms)
-        self._send(sender, self._recover_ok(instance, message.ballot, joined_before))
-
-    def _on_recover_ok(self, sender: ReplicaId, message: RecoverOk) -> None:
-        attempt = self._recoveries.get(message.instance_id)
-        if attempt is None or attempt.ballot != message.ballot:
-            return
-        instance = self._instances[message.instance_id]
-        if attempt.stage == "recover":
-            attempt.replies[sender] = message
-            self._advance_recovery(instance, attempt)
-        elif sender not in attempt.quorum:
-            self._late_recover_ok(instance, attempt, sender, message)
-
-    def _advance_recovery(self, instance: Instance, attempt: _Recovery) -> None:
-        if len(attempt.replies) < self.config.slow_quorum:
-            return
-        decision = decide_after_recover(
-            attempt.replies,
-            instance.instance_id.owner,
-            self.config.fast_failures,
-            self._empty_deps(),
-            fixed_threshold="fixed_threshold" in self._mutations,
-        )
-        if decision.outcome is Outcome.COMMIT:
-            assert decision.deps is not None
-            self._commit_and_broadcast(instance, attempt.ballot, decision.batch, decision.deps)
-        elif decision.outcome is Outcome.ACCEPT:
-            assert decision.deps is not None
-            self._finish_recovery(instance, attempt, decision.batch, decision.deps)
-        else:
-            assert decision.deps is not None
-            attempt.stage = "validate"
-            attempt.quorum = frozenset(attempt.replies)
-            attempt.candidate = (decision.batch, decision.deps)
-            attempt.matching = decision.matching
-            message = Validate(instance.instance_id, attempt.ballot, decision.batch, decision.deps)
-            for member in sorted(attempt.quorum):
-                if member != self.replica_id:
-                    self._send(member, message)
-            own = self._validate(instance, message)
-            if own is not None:
-                attempt.validations[self.replica_id] = own
-                self._after_validation(instance, attempt)
-
-    def _finish_recovery(
-        self, instance: Instance, attempt: _Recovery, batch: Batch, deps: Deps
-    ) -> None:
-        """Accept the recovery's value at its ballot, if this attempt is still current."""
-        if instance.committed or instance.ballot != attempt.ballot:
-            return
-        self._recoveries.pop(instance.instance_id, None)
-        self._accept_and_broadcast(instance, attempt.ballot, batch, deps)
-
-    def _late_recover_ok(
-        self, instance: Instance, attempt: _Recovery, sender: ReplicaId, message: RecoverOk
-    ) -> None:
-        """l.76-79: a reply from outside Q during validation or waiting."""
-        if message.phase is Phase.COMMITTED:
-            assert message.batch is not None and message.deps is not None
-            self._commit_and_broadcast(instance, attempt.ballot, message.batch, message.deps)
-        elif message.phase is Phase.ACCEPTED:
-            assert message.batch is not None and message.deps is not None
-            self._finish_recovery(instance, attempt, message.batch, message.deps)
-        elif sender == instance.instance_id.owner:
-            self._finish_recovery(instance, attempt, NOP, self._empty_deps())
-
-    def _on_validate(self, sender: ReplicaId, message: Validate) -> None:
-        instance = self._undecided(sender, message.instance_id)
-        if instance is None:
-            return
-        reply = self._validate(instance, message)
-        if reply is not None:
-            self._send(sender, reply)
-
-    def _validate(self, instance: Instance, message: Validate) -> ValidateOk | None:
-        """l.81-87: register (c, D) and report the potential invalidators I_q."""
-        if instance.ballot != message.ballot:
-            return None
-        guarded = "unguarded_validate" not in self._mutations
-        if guarded and instance.phase not in (Phase.INITIAL, Phase.PREACCEPTED):
-            return None  # a late duplicate must not overwrite an accepted value (T12)
-        instance_id = instance.instance_id
-        # Register (c, D) so conflicting instances pre-accepted here from now on depend
-        # on this one; phase, deps and the vote ballot stay untouched (l.84).
-        instance.set_batch(message.batch)
-        instance.initial_batch = message.batch
-        instance.initial_deps = message.deps
-        self._index_value(instance)
-        self._touch(instance)
-        footprint = Footprint.of(message.batch)
-        found: list[tuple[InstanceId, Phase]] = []
-        for other_id in sorted(self._index.candidates(footprint)):
-            if other_id == instance_id or message.deps.covers(other_id):
-                continue
-            other = self._instances.get(other_id)
-            if other is None:
-                continue  # executed on every replica: it precedes this one everywhere
-            if other.committed:
-                assert other.deps is not None
-                if other.is_nop or not other.footprint.conflicts(footprint):
-                    continue
-                if other.deps.covers(instance_id):
-                    continue
-            else:
-                if other.initial_batch is None or other.initial_deps is None:
-                    continue
-                if not Footprint.of(other.initial_batch).conflicts(footprint):
-                    continue
-                if other.initial_deps.covers(instance_id):
-                    continue
-            found.append((other_id, other.phase))
-        return ValidateOk(instance_id, message.ballot, tuple(found))
-
-    def _on_validate_ok(self, sender: ReplicaId, message: ValidateOk) -> None:
-        attempt = self._recoveries.get(message.instance_id)
-        if attempt is None or attempt.ballot != message.ballot or attempt.stage != "validate":
-            return
-        if sender not in attempt.quorum:
-            return
-        attempt.validations[sender] = message
-        self._after_validation(self._instances[message.instance_id], attempt)
-
-    def _after_validation(self, instance: Instance, attempt: _Recovery) -> None:
-        if len(attempt.validations) < len(attempt.quorum):
-            return
-        phases: dict[InstanceId, Phase] = {}
-        for reply in attempt.validations.values():
-            for other_id, phase in reply.invalidators:
-                phases[other_id] = max(phase, phases.get(other_id, Phase.INITIAL))
-        if "ignore_committed_invalidators" in self._mutations:  # T7
-            phases = {i: p for i, p in phases.items() if p is not Phase.COMMITTED}
-        verdict = decide_after_validation(
-            list(phases.values()),
-            any(other_id.owner not in attempt.quorum for other_id in phases),
-            attempt.matching,
-            len(attempt.quorum),
-            self.config.fast_failures,
-            exact_clause_at_least="exact_clause_at_least" in self._mutations,
-            abort_on_any="abort_on_any_invalidator" in self._mutations,
-        )
-        if verdict is Verdict.WAIT:
-            attempt.stage = "wait"
-            for other_id in sorted(phases):
-                if not self._is_collected(other_id):
-                    other = attempt.invalidators[other_id] = self._instance(other_id)
-                    if other.deadline_ms is None:
-                        self._arm(other, self.config.recovery_timeout_ms)
-            self._broadcast(Waiting(instance.instance_id, attempt.matching))
-            self._check_wait(instance, attempt)
-        else:
-            self._resolve(instance, attempt, verdict)
-
-    def _resolve(self, instance: Instance, attempt: _Recovery, verdict: Verdict) -> None:
-        if verdict is Verdict.NOP:
-            self._finish_recovery(instance, attempt, NOP, self._empty_deps())
-            return
-        if "wait_local_value" in self._mutations and attempt.stage == "wait":
-            batch, deps = instance.batch, instance.deps
-            assert batch is not None and deps is not None
-        else:
-            assert attempt.candidate is not None
-            batch, deps = attempt.candidate
-        self._finish_recovery(instance, attempt, batch, deps)
-
-    def _check_wait(self, instance: Instance, attempt: _Recovery) -> None:
-        states = [
-            InvalidatorState(
-                other.committed,
-                other.is_nop,
-                other.committed and other.deps is not None and other.deps.covers(instance.instance_id),
-                self._waiting_seen.get(other_id, -1),
-            )
-            for other_id, other in sorted(attempt.invalidators.items())
-        ]
-        verdict = decide_after_waiting(
-            states,
-            self.config.waiting_abort_threshold,
-            waiting_threshold_at_least="waiting_threshold_at_least" in self._mutations,
-        )
-        if verdict is not Verdict.WAIT:
-            self._resolve(instance, attempt, verdict)
-
-    def _recheck_waits(self, changed: InstanceId) -> None:
-        for instance_id, attempt in list(self._recoveries.items()):
-            if attempt.stage == "wait" and changed in attempt.invalidators:
-                self._check_wait(self._instances[instance_id], attempt)
-
-    def _on_waiting(self, sender: ReplicaId, message: Waiting) -> None:
-        previous = self._waiting_seen.get(message.instance_id, -1)
-        if message.matching > previous:
-            self._waiting_seen[message.instance_id] = message.matching
-            self._recheck_waits(message.instance_id)
-
-    def _on_nack(self, sender: ReplicaId, message: Nack) -> None:
-        instance = self._instances.get(message.instance_id)
-        if instance is None or instance.committed or message.ballot <= instance.ballot:
-            return
-        # Someone joined a higher ballot: our attempt cannot finish. Remember the ballot
-        # so a later attempt of ours goes above it; back off to let that one finish.
-        self._abandon_lower(instance, message.ballot)
-        instance.ballot = message.ballot
-        instance.backoff = min(instance.backoff * 2, _BACKOFF_MAX)
-        self._touch(instance)
-        self._arm(instance, self.config.recovery_timeout_ms)
+    # ------------------------------------------------------------------ ballots
 
     def _abandon_lower(self, instance: Instance, ballot: Ballot) -> None:
         """Drop our own attempts at ballots below `ballot` for this instance."""
@@ -786,6 +583,7 @@ class Replica:
                 self._try_decide(instance, leading, timed_out=True)
             if instance_id in self._leading:
                 self._retransmit_pre_accept(instance, leading)
+                leading.asked = len(self._peer_ids)  # widened, if thrifty
                 self._arm(instance, self.config.retransmit_ms)
             return
         tally = self._accepts.get(instance_id)
@@ -812,7 +610,7 @@ class Replica:
         if attempt is not None:
             # A stuck attempt: the same ballot can no longer gather its quorum.
             del self._recoveries[instance_id]
-        instance.backoff = min(instance.backoff * 2, _BACKOFF_MAX)
+        instance.backoff = min(instance.backoff * 2, BACKOFF_MAX)
         self._start_recovery(instance)
 
     def _retransmit_pre_accept(self, instance: Instance, leading: _Leading) -> None:
@@ -847,100 +645,28 @@ class Replica:
                 if blocked.deadline_ms is None and not blocked.committed:
                     self._arm(blocked, self.config.recovery_timeout_ms)
 
-    # ------------------------------------------------------------------ gossip and GC
-
-    def _gossip(self) -> None:
-        self._broadcast(
-            Gossip(tuple(self._executed.prefix), tuple(self._highest_slot), self._floor)
-        )
-        self._peer_executed[self.replica_id] = list(self._executed.prefix)
-        self._advance_floor()
-
-    def _on_gossip(self, sender: ReplicaId, message: Gossip) -> None:
-        if not len(message.executed_prefix) == len(message.highest_slot) == len(
-            message.floor
-        ) == self._n:
-            return
-        known = self._peer_executed[sender]
-        for owner, prefix in enumerate(message.executed_prefix):
-            if prefix > known[owner]:
-                known[owner] = prefix
-        floors = self._peer_floor[sender]
-        for owner, floor in enumerate(message.floor):
-            if floor > floors[owner]:
-                floors[owner] = floor
-        missing = []
-        for owner, highest in enumerate(message.highest_slot):
-            if owner == self.replica_id:
-                continue  # our own slots are durable here before anyone hears of them
-            # Holes count as much as slots beyond our highest: an instance nothing
-            # depends on is learned only this way, and execution (and GC) needs all.
-            first = self._executed.prefix[owner] + 1
-            last = min(highest, first + _LEARN_SCAN_MAX - 1)
-            for slot in range(first, last + 1):
-                instance_id = InstanceId(owner, slot)
-                if instance_id in self._instances or instance_id in self._executed:
-                    continue
-                instance = self._instance(instance_id)
-                self._arm(instance, self.config.recovery_timeout_ms)
-                missing.append(instance_id)
-                if len(missing) >= _LEARN_BATCH_MAX:
-                    break
-        if missing:
-            self._send(sender, CommitQuery(tuple(missing)))
-        self._advance_floor()
-
-    def _advance_floor(self) -> None:
-        self._peer_executed[self.replica_id] = list(self._executed.prefix)
-        floor = tuple(
-            min(self._peer_executed[replica][owner] for replica in range(self._n))
-            for owner in range(self._n)
-        )
-        if floor != self._floor:
-            self._floor = floor
-            self._ready.records.append(FloorRecord(floor))
-            for owner in range(self._n):
-                for slot in range(self._pruned_upto[owner] + 1, floor[owner] + 1):
-                    instance_id = InstanceId(owner, slot)
-                    instance = self._instances.pop(instance_id, None)
-                    invariant(
-                        instance is None or instance.executed,
-                        f"garbage collecting unexecuted {instance_id}",
-                    )
-                    self._open_nops.discard(instance_id)
-                    self._dirty.pop(instance_id, None)
-                    self._waiting_seen.pop(instance_id, None)
-                self._pruned_upto[owner] = max(self._pruned_upto[owner], floor[owner])
-        self._peer_floor[self.replica_id] = list(self._floor)
-        shared = tuple(
-            min(self._peer_floor[replica][owner] for replica in range(self._n))
-            for owner in range(self._n)
-        )
-        if shared == self._shared_floor:
-            return
-        self._shared_floor = shared
-        for owner in range(self._n):
-            for slot in range(self._index_pruned_upto[owner] + 1, shared[owner] + 1):
-                self._index.remove(InstanceId(owner, slot))
-            self._index_pruned_upto[owner] = max(self._index_pruned_upto[owner], shared[owner])
-
-    def _is_collected(self, instance_id: InstanceId) -> bool:
-        return instance_id.slot <= self._floor[instance_id.owner]
-
     # ------------------------------------------------------------------ helpers
 
     def _instance(self, instance_id: InstanceId) -> Instance:
         instance = self._instances.get(instance_id)
         if instance is None:
             instance = self._instances[instance_id] = Instance(instance_id)
-            if instance_id.slot > self._highest_slot[instance_id.owner]:
-                self._highest_slot[instance_id.owner] = instance_id.slot
+            self._highest_slot[instance_id.owner] = max(
+                self._highest_slot[instance_id.owner], instance_id.slot
+            )
         return instance
 
     def _touch(self, instance: Instance) -> None:
         self._dirty[instance.instance_id] = instance
 
-    def _empty_deps(self) -> Deps:
+    def _nop_deps(self, instance_id: InstanceId) -> Deps:
+        """The deps a recovery gives a NOP. Empty, except in Multi-Paxos mode, where
+        a NOP keeps its place in the leader's chain: the instance after it depends on it
+        alone, so it must pass the order on (seen as diverging orders in simulation)."""
+        if self.config.leader is not None and instance_id.owner == self.config.leader:
+            previous = InstanceId(instance_id.owner, instance_id.slot - 1)
+            if not self._is_collected(previous):
+                return Deps(frozenset((previous,)), (0,) * self._n)
         return Deps(frozenset(), (0,) * self._n)
 
     def _peers(self) -> tuple[ReplicaId, ...]:
@@ -1002,4 +728,5 @@ _HANDLERS = {
     Nack: Replica._on_nack,
     CommitQuery: Replica._on_commit_query,
     Gossip: Replica._on_gossip,
+    Forward: Replica._on_forward,
 }

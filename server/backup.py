@@ -26,7 +26,8 @@ from aiohttp import web
 from epaxdb.errors import StorageError
 from epaxdb.runtime.node import Node
 from epaxdb.storage.snapshot import BackupInfo, write_backup
-from server.context import NODE
+from server.errors import InternalError, ServiceUnavailable
+from server.keys import NODE
 
 _CHUNK_BYTES = 1 << 20
 _TEMPORARY_PREFIX = ".backup-"
@@ -48,7 +49,9 @@ async def _remove_leftovers(app: web.Application) -> None:
 async def _get_backup(request: web.Request) -> web.StreamResponse:
     node = request.app[NODE]
     if node.failure is not None:
-        return _error(503, "unavailable", f"the replica stopped after a failure: {node.failure}")
+        raise ServiceUnavailable(
+            "unavailable", f"the replica stopped after a failure: {node.failure}"
+        )
     state_db = node.state_db_path
     async with request.app[_LOCK]:
         directory = Path(tempfile.mkdtemp(prefix=_TEMPORARY_PREFIX, dir=state_db.parent))
@@ -57,7 +60,7 @@ async def _get_backup(request: web.Request) -> web.StreamResponse:
             try:
                 info = await asyncio.to_thread(write_backup, state_db, path)
             except (StorageError, OSError) as error:
-                return _error(500, "backup_failed", str(error))
+                raise InternalError("backup_failed", str(error)) from error
             file = await asyncio.to_thread(open, path, "rb")
             # The open file stays readable: the directory is gone before the first byte
             # is sent, however the download ends.
@@ -84,10 +87,3 @@ def _headers(info: BackupInfo, node: Node) -> dict[str, str]:
         "Epaxdb-Cluster-Id": node.settings.cluster_id,
         "Content-Disposition": f'attachment; filename="{filename}"',
     }
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response(
-        {"error": {"code": code, "message": message, "statement": None, "retryable": False}},
-        status=status,
-    )

@@ -26,6 +26,8 @@ CORE_MODULES = [
     "execution",
     "recovery",
     "replica",
+    "replica_recovery",
+    "replica_gc",
 ]
 FORBIDDEN_IN_CORE = {
     "asyncio",

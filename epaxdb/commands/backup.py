@@ -39,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "url", metavar="URL", help="a replica's HTTP address, e.g. http://127.0.0.1:4001"
     )
     parser.add_argument("out", type=Path, metavar="OUT.db", help="the backup file to create")
+    parser.add_argument("--auth-token-file", type=Path, metavar="F",
+                        help="send the bearer token in F (replicas started with one)")  # fmt: skip
     parser.set_defaults(handler=_backup)
 
 
@@ -53,7 +55,11 @@ def _backup(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     partial = out.with_name(out.name + ".part")
     try:
-        headers = _download(f"{args.url.rstrip('/')}/v1/backup", partial)
+        request = urllib.request.Request(f"{args.url.rstrip('/')}/v1/backup")
+        if args.auth_token_file is not None:
+            token = args.auth_token_file.read_text().strip()
+            request.add_header("Authorization", f"Bearer {token}")
+        headers = _download(request, partial)
         executed_count, state_hash = _verify(partial, headers)
         os.replace(partial, out)
     except (_BackupFailed, OSError) as error:
@@ -68,9 +74,13 @@ def _backup(args: argparse.Namespace) -> int:
     return 0
 
 
-def _download(url: str, path: Path) -> dict[str, str]:
+def _download(request: urllib.request.Request, path: Path) -> dict[str, str]:
+    url = request.full_url
     try:
-        with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response, open(path, "xb") as file:
+        with (
+            urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response,
+            open(path, "xb") as file,
+        ):
             shutil.copyfileobj(response, file, 1 << 20)
             headers = dict(response.headers.items())
     except urllib.error.HTTPError as error:

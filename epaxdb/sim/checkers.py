@@ -17,9 +17,14 @@ Theory of operation. The checkers keep *ghost* state that no replica could know:
   clients before it was first proposed. Real-time order: each of them must already
   have taken effect wherever the request takes effect.
 - Visibility (the dependency invariant EPaxos* proves): of two interfering non-NOP
-  instances chosen, one has the other in its deps or under its deps floor. Strict,
-  garbage collection included: an acceptor that forgot an instance above a
-  proposer's floor raises the floor of its reply to cover it.
+  instances chosen, one has the other in its deps or under its deps floor, *or the
+  other had already been executed on every replica when this one was chosen*. The
+  last clause is what garbage collection adds: recovery validates a value against the
+  instances the validators still know, and an instance executed everywhere may have
+  been forgotten (docs/architecture.md, "Garbage collection and recovery"). Execution
+  order needs no more: such a pair runs in the same order on every replica, the
+  forgotten one first. PreAccept keeps the stricter form (an acceptor that forgot an
+  instance above a proposer's floor raises the floor of its reply to cover it).
 - Exactly-once: a replica never executes an instance twice (also across restarts),
   executes only chosen instances, and only after every dependency is executed (or is
   a NOP) by the end of the same Ready, since an SCC executes as a whole.
@@ -55,7 +60,9 @@ class CheckFailed(EpaxdbError):
 
 
 class Checkers:
-    def __init__(self) -> None:
+    def __init__(self, replicas: int, *, visibility: bool = True) -> None:
+        self.replicas = replicas
+        self.visibility = visibility
         self.chosen: dict[InstanceId, tuple[Batch, Deps]] = {}
         self.chosen_nops = 0
         self.commands: dict[str, Command] = {}
@@ -66,6 +73,9 @@ class Checkers:
         self._pair_order: dict[tuple[str, str], str] = {}
         self._requests: InterferenceIndex[str] = InterferenceIndex()
         self._instances: InterferenceIndex[InstanceId] = InterferenceIndex()
+        self._executed_on: dict[InstanceId, int] = {}
+        self.executed_everywhere: set[InstanceId] = set()
+        self.visible_by_collection = 0  # pairs that needed the garbage-collection clause
 
     # ------------------------------------------------------------------ requests
 
@@ -123,13 +133,18 @@ class Checkers:
             return
         for command in batch:
             self._check_proposed(command, f"committed in {instance_id}")
-        for other in self._instances.add(instance_id, Footprint.of(batch)):
-            if not (deps.covers(other) or self.chosen[other][1].covers(instance_id)):
-                raise CheckFailed(
-                    "visibility",
-                    f"interfering {other} and {instance_id} are both committed, "
-                    f"neither in the other's deps",
-                )
+        interfering = self._instances.add(instance_id, Footprint.of(batch))
+        for other in interfering if self.visibility else ():
+            if deps.covers(other) or self.chosen[other][1].covers(instance_id):
+                continue
+            if other in self.executed_everywhere:
+                self.visible_by_collection += 1
+                continue
+            raise CheckFailed(
+                "visibility",
+                f"interfering {other} and {instance_id} are both committed, "
+                f"neither in the other's deps",
+            )
 
     def _agree(self, replica: ReplicaId, record: InstanceRecord, first: tuple[Batch, Deps]) -> None:
         if (record.batch, record.deps) != first:
@@ -194,6 +209,7 @@ class Checkers:
     ) -> None:
         """Every dependency of what a Ready executed is executed (or a NOP) by its end."""
         for instance_id in instance_ids:
+            self._count_execution(instance_id)
             for dep in self.chosen[instance_id][1].ids:
                 value = self.chosen.get(dep)
                 if value is None:
@@ -207,6 +223,13 @@ class Checkers:
                         "execution",
                         f"r{replica} executed {instance_id} but not its dependency {dep}",
                     )
+
+    def _count_execution(self, instance_id: InstanceId) -> None:
+        # Exactly-once (checked above) makes a count of executions a count of replicas.
+        count = self._executed_on[instance_id] = self._executed_on.get(instance_id, 0) + 1
+        if count == self.replicas:
+            self.executed_everywhere.add(instance_id)
+            del self._executed_on[instance_id]
 
     # ------------------------------------------------------------------ end of run
 

@@ -31,7 +31,7 @@ def committed(instance_id: InstanceId, batch: Batch, value_deps: Deps) -> Instan
 
 
 def proposed(*commands: object, now: float = 0.0) -> Checkers:
-    checkers = Checkers()
+    checkers = Checkers(N)
     for command in commands:
         checkers.on_propose(command, now)  # type: ignore[arg-type]
     return checkers
@@ -79,6 +79,25 @@ def test_interfering_commits_that_do_not_see_each_other_break_visibility() -> No
     checkers.on_durable(0, [committed(I3, (C,), deps())])  # no conflict with A: fine
     with pytest.raises(CheckFailed, match="visibility"):
         checkers.on_durable(0, [committed(I2, (B,), deps(I3))])
+
+
+def test_a_commit_may_miss_an_interfering_instance_executed_on_every_replica() -> None:
+    # What garbage collection allows: recovery may validate a value against replicas
+    # that forgot an instance every replica executed; that one runs first everywhere.
+    checkers = proposed(A, B)
+    checkers.on_durable(0, [committed(I1, (A,), deps())])
+    for replica in range(N):
+        execute(checkers, replica, KvState(), I1)
+    checkers.on_durable(0, [committed(I2, (B,), deps())])
+
+
+def test_a_commit_missing_an_instance_some_replica_has_not_executed_breaks_visibility() -> None:
+    checkers = proposed(A, B)
+    checkers.on_durable(0, [committed(I1, (A,), deps())])
+    for replica in range(N - 1):
+        execute(checkers, replica, KvState(), I1)
+    with pytest.raises(CheckFailed, match="visibility"):
+        checkers.on_durable(0, [committed(I2, (B,), deps())])
 
 
 def test_interfering_commits_that_see_each_other_one_way_are_visible() -> None:

@@ -65,3 +65,4 @@ def test_a_restarted_replica_finishes_what_it_made_durable() -> None:
     assert result.answered == 1
     for node in simulation.cluster.nodes:
         assert node.kv.data == {"k": 1}
+
