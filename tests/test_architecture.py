@@ -99,3 +99,21 @@ def test_nothing_below_the_server_imports_it() -> None:
                 continue  # CLI commands are composition roots, like the server
             for name in imported_modules(path):
                 assert name.split(".")[0] != "server", f"{path.relative_to(ROOT)} imports {name}"
+
+
+def test_migration_is_used_only_by_the_commands() -> None:
+    # It composes the analyzer and the storage engine for the CLI; the replica's own
+    # layers (core, storage, runtime, server) must not come to depend on it.
+    for package in ("epaxdb", "server"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            inside = path.relative_to(ROOT).parts
+            if inside[:2] in (
+                ("epaxdb", "commands"),
+                ("epaxdb", "migration"),
+                ("epaxdb", "benchmarks"),
+            ):
+                continue
+            for name in imported_modules(path):
+                assert not name.startswith("epaxdb.migration"), (
+                    f"{path.relative_to(ROOT)} imports {name}"
+                )

@@ -28,6 +28,7 @@ from typing import Any
 import aiohttp
 
 import epaxdb
+from epaxdb.runtime.datadir import replica_directory
 
 _SOURCE_ROOT = Path(epaxdb.__file__).resolve().parent.parent
 
@@ -85,7 +86,7 @@ class LocalCluster:
         return f"http://{self.host}:{self.http_ports[replica_id]}"
 
     def data_dir(self, replica_id: int) -> Path:
-        return self.root / f"replica-{replica_id}"
+        return replica_directory(self.root, replica_id)
 
     def log_path(self, replica_id: int) -> Path:
         return self.root / f"replica-{replica_id}.log"

@@ -202,6 +202,11 @@ class Node:
         self._latency = PeerLatency(peers) if config.thrifty else None
         self._last_ranking_s = 0.0
 
+    @property
+    def state_db_path(self) -> Path:
+        """The state database file in this replica's data directory."""
+        return self._directory.state_db_path
+
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod

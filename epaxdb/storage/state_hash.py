@@ -76,13 +76,13 @@ def _rows_query(db: apsw.Connection, table: str, without_rowid: bool) -> str:
     columns = db.execute(
         "SELECT name, pk FROM pragma_table_info(?) ORDER BY cid", (table,)
     ).fetchall()
-    quoted = _quote(table)
+    quoted = quote_identifier(table)
     if table.lower().startswith("sqlite_"):
         order = ", ".join(str(i) for i in range(1, len(columns) + 1))
         return f"SELECT * FROM {quoted} ORDER BY {order}"
     if without_rowid:
         keys = sorted((pk, name) for name, pk in columns if pk)
-        order = ", ".join(_quote(name) for _, name in keys)
+        order = ", ".join(quote_identifier(name) for _, name in keys)
         return f"SELECT * FROM {quoted} ORDER BY {order}"
     names = {name.lower() for name, _ in columns}
     alias = next((a for a in _ROWID_ALIASES if a not in names), None)
@@ -94,7 +94,7 @@ def _rows_query(db: apsw.Connection, table: str, without_rowid: bool) -> str:
     return f"SELECT {alias}, * FROM {quoted} ORDER BY {alias}"
 
 
-def _quote(identifier: str) -> str:
+def quote_identifier(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
