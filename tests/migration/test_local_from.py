@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,32 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from epaxdb.runtime.local_cluster import free_port
+from epaxdb.runtime.local_cluster import free_base_port
 from tests.migration.support import ROOT, make_db, run_cli
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 
 
-def _free_base_port() -> int:
-    """A base port whose three HTTP ports and, 1000 above, three peer ports are free now
-    (other test sessions may share the machine)."""
-    for _ in range(100):
-        base = free_port()
-        ports = [base + i for i in range(3)] + [base + 1000 + i for i in range(3)]
-        if ports[-1] > 65535:
-            continue
-        try:
-            for port in ports:
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free range of ports")
-
-
 def test_local_from_an_app_db_serves_its_rows_and_stops_cleanly(tmp_path: Path) -> None:
-    base_port = _free_base_port()
+    base_port = free_base_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "epaxdb", "local", "--from", str(make_db(tmp_path / "app.db")),
          "--data", str(tmp_path / "local"), "--base-port", str(base_port)],
