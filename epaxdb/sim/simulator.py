@@ -112,7 +112,7 @@ class Simulation:
         self.spec = WorkloadSpec.draw(settings.commands, settings.conflict, streams.swarm)
         retry = streams.swarm.random() < 0.8 if settings.retry is None else settings.retry
         self.retry_ms = streams.swarm.uniform(300.0, 3000.0)
-        config = ClusterConfig.for_size(n, settings.fast_failures, **self.plan.timers())
+        config = ClusterConfig.for_size(n, settings.fast_failures, **self.plan.core_settings())
         self.queue = EventQueue()
         self.network = Network(n, self.plan, streams.network)
         self.checkers = Checkers(n)
