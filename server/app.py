@@ -1,7 +1,9 @@
 """The HTTP front end of one replica (aiohttp): thin, everything real is in the node.
 
     POST /v1/tx      {"statements": [{"sql": "...", "params": [...] | {...}}],
-                      "request_id": "optional", "timeout_ms": optional}
+                      "request_id": "optional", "timeout_ms": optional,
+                      "interactive": optional, the context of the last preview}
+    POST /v1/tx/preview   interactive transactions (server/interactive.py)
     GET  /v1/status  this replica: id, pid, peers, executed position, state hash, log
 
 Statuses of POST /v1/tx, one table (`_ERRORS`):
@@ -41,6 +43,10 @@ def make_app(node: Node) -> web.Application:
     app[NODE] = node
     app.router.add_post("/v1/tx", _post_transaction)
     app.router.add_get("/v1/status", _get_status)
+    # Route modules use this module's parsing and error rendering: imported here.
+    from server import interactive
+
+    interactive.register(app)
     return app
 
 
@@ -53,8 +59,9 @@ async def _post_transaction(request: web.Request) -> web.Response:
     try:
         statements, request_id, timeout_ms = _parse_transaction(body)
         result: TransactionResult = await node.submit(
-            statements, request_id=request_id, timeout_s=timeout_ms / 1000
-        )
+            statements, request_id=request_id, timeout_s=timeout_ms / 1000,
+            interactive=body.get("interactive"),
+        )  # fmt: skip
     except InvalidRequest as error:
         return _error(400, "bad_request", str(error))
     except AnalyzerError as error:

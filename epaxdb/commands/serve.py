@@ -13,6 +13,7 @@ import logging
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
@@ -22,6 +23,7 @@ from epaxdb.errors import ConfigError, EpaxdbError
 from epaxdb.runtime.datadir import DataDirectory
 from epaxdb.runtime.errors import DataDirectoryInUse, SchemaMayBeStale
 from epaxdb.runtime.events import configure_logging, log_event
+from epaxdb.runtime.interactive import DEFAULT_MAX_AGE_MS
 from epaxdb.runtime.node import Node, NodeSettings
 from epaxdb.runtime.sql_machine import (
     AnalyzedTransaction,
@@ -70,6 +72,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", type=Path, required=True, help="data directory")
     parser.add_argument("--cluster-id", default="epaxdb", help="cluster name (default: epaxdb)")
     parser.add_argument("--secret-file", type=Path, help="file holding the cluster secret")
+    parser.add_argument("--max-transaction-age", type=float, default=60.0, metavar="SECONDS",
+                        help="longest time from an interactive transaction's first statement "
+                             "to its commit; older ones fail with serialization_failure "
+                             "(default: 60)")  # fmt: skip
     parser.add_argument("--log-level", default="info",
                         choices=("debug", "info", "warning", "error"))  # fmt: skip
     parser.set_defaults(handler=_serve)
@@ -79,6 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 class ServeConfig:
     node: NodeSettings
     http: Address
+    max_transaction_age_ms: int = DEFAULT_MAX_AGE_MS
 
 
 def load_config(args: argparse.Namespace) -> ServeConfig:
@@ -110,12 +117,14 @@ def load_config(args: argparse.Namespace) -> ServeConfig:
         raise ConfigError("give --http (or an http address in the cluster file)")
     if secret == b"":
         raise ConfigError(f"the secret file {args.secret_file} is empty")
+    if not 0 < args.max_transaction_age <= 24 * 3600:
+        raise ConfigError("--max-transaction-age must be in (0, 86400] seconds")
     settings = NodeSettings(
         cluster_id=cluster_id, replica_id=args.id, peers=peers, data_dir=args.data,
         listen=listen, secret=secret,
     )  # fmt: skip
     settings.cluster_config()  # validates ids and n now, before anything is opened
-    return ServeConfig(settings, http)
+    return ServeConfig(settings, http, round(args.max_transaction_age * 1000))
 
 
 # Refusals that DDL this replica has not executed yet could explain.
@@ -146,8 +155,13 @@ class AnalyzerKeys:
         return AnalyzedTransaction(bound, reads, writes, is_global)
 
 
-def open_sql_machine(directory: DataDirectory) -> SqlStateMachine:
-    return SqlStateMachine(StateDatabase.open(directory.state_db_path), AnalyzerKeys())
+def open_sql_machine(
+    directory: DataDirectory, max_transaction_age_ms: int = DEFAULT_MAX_AGE_MS
+) -> SqlStateMachine:
+    return SqlStateMachine(
+        StateDatabase.open(directory.state_db_path), AnalyzerKeys(),
+        max_age_ms=max_transaction_age_ms,
+    )  # fmt: skip
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -162,7 +176,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 async def serve(config: ServeConfig) -> int:
     try:
-        node = Node.open(config.node, open_sql_machine)
+        node = Node.open(
+            config.node, partial(open_sql_machine,
+                                 max_transaction_age_ms=config.max_transaction_age_ms),
+        )  # fmt: skip
     except EpaxdbError as error:
         log_event(logger, logging.ERROR, "startup_failed", reason=str(error),
                   error=type(error).__name__)  # fmt: skip

@@ -39,6 +39,7 @@ import asyncio
 import logging
 import os
 import random
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -55,11 +56,16 @@ from epaxdb.messages import PROTOCOL_VERSION, Gossip, Message
 from epaxdb.records import DurableRecord, Execution, FloorRecord, Outgoing
 from epaxdb.replica import Replica
 from epaxdb.runtime.datadir import DataDirectory, Identity
-from epaxdb.runtime.errors import OutcomeUnknown, SchemaMayBeStale, Unavailable
+from epaxdb.runtime.errors import (
+    OutcomeUnknown,
+    PreviewTimedOut,
+    SchemaMayBeStale,
+    Unavailable,
+)
 from epaxdb.runtime.events import log_event
 from epaxdb.runtime.handshake import Hello
 from epaxdb.runtime.log import InstanceLog, open_log
-from epaxdb.runtime.machine import StateMachine
+from epaxdb.runtime.machine import InteractiveCommit, StateMachine
 from epaxdb.runtime.transport import Address, Transport
 
 logger = logging.getLogger("epaxdb.node")
@@ -109,6 +115,7 @@ class NodeCounters:
     submitted: int = 0
     answered: int = 0
     timed_out: int = 0
+    previews: int = 0
     pending_peak: int = 0
 
 
@@ -240,23 +247,68 @@ class Node:
     # ------------------------------------------------------------------ clients
 
     async def submit(
-        self, request: Any, request_id: str | None = None, timeout_s: float = 10.0
+        self,
+        request: Any,
+        request_id: str | None = None,
+        timeout_s: float = 10.0,
+        *,
+        interactive: Any = None,
     ) -> Any:
-        """Replicate `request` and return its result on this replica.
+        """Replicate `request` and return its result on this replica. With
+        `interactive` (the context of the transaction's last preview) it commits an
+        interactive transaction (`InteractiveCommit`).
 
         Raises the machine's refusal (nothing submitted), `Unavailable` (nothing
         submitted) or `OutcomeUnknown` (submitted, no result in time)."""
         self._check_accepting()
         request_id = request_id or uuid.uuid4().hex
+        if interactive is not None:
+            request = InteractiveCommit(request, interactive)
         if request_id not in self._pending:
-            command = await self._prepare(request, request_id, timeout_s)
+            command = await self._with_fresh_schema(
+                lambda: self._machine.prepare(request, request_id), timeout_s
+            )
             if request_id not in self._pending:  # a twin may have entered meanwhile
                 self._propose(command)
         return await self._result(request_id, timeout_s)
 
-    async def _prepare(self, request: Any, request_id: str, timeout_s: float) -> Command:
+    async def preview(
+        self, request: Any, context: Any, *, after: Any = None, timeout_s: float = 10.0
+    ) -> Any:
+        """Run an interactive transaction's statements on this replica's state without
+        committing anything (the machine's `preview`; docs/transactions.md). `after`: a
+        commit token this replica must have executed first.
+
+        Raises the machine's refusal or `Unavailable` (`PreviewTimedOut` when the
+        statements did not finish in time)."""
+        if self._stopping or self.failure is not None:
+            raise Unavailable("the replica is not accepting transactions")
+        deadline_s = self._loop.time() + timeout_s
+        if after is not None:
+            await self.wait_executed(after, timeout_s)
+        prepared = await self._with_fresh_schema(
+            lambda: self._machine.prepare_preview(request, context),
+            deadline_s - self._loop.time(),
+        )
+        remaining_s = deadline_s - self._loop.time()
+        self.counters.previews += 1
+        # The machine stops the statements at the deadline; the thread may also be busy
+        # applying for longer, hence the timeout here too.
+        work = self._loop.run_in_executor(
+            self._machine_thread, self._machine.preview, prepared, time.monotonic() + remaining_s
+        )
+        work.add_done_callback(_retrieve)
         try:
-            return self._machine.prepare(request, request_id)
+            async with asyncio.timeout(max(remaining_s, 0)):
+                return await asyncio.shield(work)
+        except TimeoutError:
+            raise PreviewTimedOut(f"the preview did not finish within {timeout_s:g} s") from None
+
+    async def _with_fresh_schema(self, prepare: Callable[[], T], timeout_s: float) -> T:
+        """`prepare()`, or, if its refusal may come from DDL this replica has not
+        executed yet, `prepare()` again once caught up."""
+        try:
+            return prepare()
         except SchemaMayBeStale:
             pass
         # The refusal may come from DDL this replica has not executed yet. A barrier
@@ -270,7 +322,7 @@ class Node:
         except OutcomeUnknown:
             raise Unavailable("could not catch up with the cluster's schema in time") from None
         try:
-            return self._machine.prepare(request, request_id)
+            return prepare()
         except SchemaMayBeStale as stale:
             raise stale.refusal from None
 
@@ -503,3 +555,9 @@ class Node:
 
 def _has_floor(records: list[DurableRecord]) -> bool:
     return any(isinstance(record, FloorRecord) for record in records)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a result nobody may wait for any more (a timed-out preview) as retrieved."""
+    if not future.cancelled():
+        future.exception()
