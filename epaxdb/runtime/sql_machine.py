@@ -46,7 +46,7 @@ import msgpack
 from epaxdb.command import Batch, Command, ConflictKey
 from epaxdb.ids import InstanceId
 from epaxdb.records import Execution
-from epaxdb.runtime.errors import InvalidRequest, PreviewTimedOut
+from epaxdb.runtime.errors import InvalidRequest, PreviewTimedOut, SchemaMayBeStale
 from epaxdb.runtime.interactive import (
     DEFAULT_MAX_AGE_MS,
     InteractiveContext,
@@ -95,7 +95,9 @@ class AnalyzedTransaction:
     is_global: bool
 
 
-# Statements + schema -> analysed transaction; raises the analyzer's refusal.
+# Statements + schema -> analysed transaction; raises the analyzer's refusal. A refusal
+# that names a statement has `statement` (its index) and `at(index, sql)`, the same
+# refusal naming another index.
 Analyze = Callable[[Sequence[Statement], SchemaSnapshot], AnalyzedTransaction]
 
 
@@ -204,7 +206,7 @@ class SqlStateMachine:
         context = InteractiveContext.from_json(request.context)
         full = validate_statements(context.full_sequence(validate_statements(request.request)))
         schema = self._schema
-        analysed = self._analyze(full, schema)
+        analysed = self._analyze_interactive(context, full, schema)
         check_statements(context, analysed.statements)
         if len(full) != context.observed:
             raise InvalidRequest(
@@ -232,7 +234,7 @@ class SqlStateMachine:
         else:
             parsed = InteractiveContext.from_json(context)
         full = validate_statements(parsed.full_sequence(statements))
-        analysed = self._analyze(full, self._schema).statements
+        analysed = self._analyze_interactive(parsed, full, self._schema).statements
         check_statements(parsed, analysed)
         age_ms = _now_ms() - parsed.timestamp_ms
         expired = not -self.max_age_ms <= age_ms <= self.max_age_ms
@@ -298,6 +300,21 @@ class SqlStateMachine:
             self._schema = self._read_schema()
         return results
 
+    def _analyze_interactive(
+        self, context: InteractiveContext, full: tuple[Statement, ...], schema: SchemaSnapshot
+    ) -> AnalyzedTransaction:
+        """Analyse the client's statements with the failed ones put back; a refusal names
+        the statement by its index in the client's list."""
+        try:
+            return self._analyze(full, schema)
+        except SchemaMayBeStale as stale:
+            raise SchemaMayBeStale(_renumbered(stale.refusal, context, full)) from None
+        except Exception as refusal:  # the analyzer's refusal types are not known here
+            renamed = _renumbered(refusal, context, full)
+            if renamed is refusal:
+                raise
+            raise renamed from None
+
     def executed_instances(self) -> frozenset[InstanceId]:
         return instances_fully_executed(self._markers)
 
@@ -315,6 +332,16 @@ class SqlStateMachine:
 
     def _read_schema(self) -> SchemaSnapshot:
         return SchemaSnapshot(self._db.schema_version(), tuple(self._db.catalog_rows()))
+
+
+def _renumbered(
+    refusal: Exception, context: InteractiveContext, full: tuple[Statement, ...]
+) -> Exception:
+    index = getattr(refusal, "statement", None)
+    if not context.failed or type(index) is not int or not 0 <= index < len(full):
+        return refusal
+    renamed: Exception = refusal.at(context.client_index(index), full[index][0])  # type: ignore[attr-defined]
+    return renamed
 
 
 def _now_ms() -> int:

@@ -16,6 +16,7 @@ from typing import Any
 import msgpack
 import pytest
 
+from analyzer import AnalyzerError
 from epaxdb.commands.serve import AnalyzerKeys
 from epaxdb.runtime.datadir import DataDirectory
 from epaxdb.runtime.errors import InvalidRequest
@@ -220,3 +221,15 @@ def test_the_commit_command_carries_the_read_keys(tmp_path: Path) -> None:
         assert payload.validation.digest == answer.context.digest
     finally:
         machine.close()
+
+
+def test_refusals_name_the_statement_by_its_index_in_the_clients_list(tmp_path: Path) -> None:
+    async def scenario(nodes: list[Node]) -> None:
+        failed = await nodes[0].preview([("INSERT INTO names VALUES ('ann')", [])], None)
+        statements = [("SELECT 1", []), ("PRAGMA journal_mode", [])]
+        with pytest.raises(AnalyzerError) as refused:
+            await nodes[0].preview(statements, context_of(failed))
+        # The client's list does not hold the failed INSERT, which ran first.
+        assert refused.value.code == "pragma" and refused.value.statement == 1
+
+    with_nodes(tmp_path, scenario)
