@@ -54,6 +54,7 @@ from epaxdb.messages import (
     Commit,
     CommitQuery,
     Deps,
+    Forward,
     Gossip,
     Message,
     Nack,
@@ -250,6 +251,15 @@ class Replica(RecoveryRole, GossipRole):
     # ------------------------------------------------------------------ proposing
 
     def _admit(self) -> None:
+        leader = self.config.leader
+        if leader is not None and leader != self.replica_id:
+            # Multi-Paxos baseline: the leader orders everything. What it loses in a
+            # crash is lost (the client sees a timeout): no failover, by design.
+            size = self.config.batch_size_max
+            for start in range(0, len(self._queue), size):
+                self._send(leader, Forward(tuple(self._queue[start : start + size])))
+            self._queue = []
+            return
         inflight = len(self._own_batches)
         while self._queue and inflight < self.config.max_inflight:
             size = self.config.batch_size_max
@@ -262,12 +272,23 @@ class Replica(RecoveryRole, GossipRole):
         instance_id = InstanceId(self.replica_id, self._next_slot)
         self._next_slot += 1
         instance = self._instance(instance_id)
-        footprint = Footprint.of(batch)
-        deps = Deps(frozenset(self._conflicting(instance_id, footprint, self._floor)), self._floor)
-        self._pre_accept(instance, batch, deps, deps, footprint)
         self._own_batches[instance_id] = batch
         self.last_proposed = instance_id
         self.stats.instances_proposed += 1
+        if self.config.leader is not None:
+            # Multi-Paxos: each instance follows the leader's previous one (a chain, so
+            # execution is in slot order) and goes straight to phase 2 at ballot 0,
+            # which the leader owns: phase 1 is implicit, as with a stable leader.
+            # The previous slot, not the last proposal: a restarted leader has none, and
+            # an orphaned slot nobody knows is recovered as a NOP by whoever needs it.
+            previous = InstanceId(self.replica_id, instance_id.slot - 1)
+            chain = () if self._is_collected(previous) else (previous,)
+            deps = Deps(frozenset(chain), self._floor)
+            self._accept_and_broadcast(instance, instance.ballot, batch, deps)
+            return
+        footprint = Footprint.of(batch)
+        deps = Deps(frozenset(self._conflicting(instance_id, footprint, self._floor)), self._floor)
+        self._pre_accept(instance, batch, deps, deps, footprint)
         leading = self._leading[instance_id] = _Leading()
         leading.replies[self.replica_id] = deps
         asked = self._send_to_quorum(PreAccept(instance_id, batch, deps), self.config.fast_quorum)
@@ -520,6 +541,10 @@ class Replica(RecoveryRole, GossipRole):
             Commit(instance.instance_id, instance.accepted_ballot, instance.batch, instance.deps),
         )
 
+    def _on_forward(self, sender: ReplicaId, message: Forward) -> None:
+        if self.config.leader == self.replica_id:
+            self._queue.extend(message.batch)
+
     def _on_commit_query(self, sender: ReplicaId, message: CommitQuery) -> None:
         for instance_id in message.instance_ids:
             instance = self._instances.get(instance_id)
@@ -634,7 +659,14 @@ class Replica(RecoveryRole, GossipRole):
     def _touch(self, instance: Instance) -> None:
         self._dirty[instance.instance_id] = instance
 
-    def _empty_deps(self) -> Deps:
+    def _nop_deps(self, instance_id: InstanceId) -> Deps:
+        """The deps a recovery gives a NOP. Empty, except in Multi-Paxos mode, where
+        a NOP keeps its place in the leader's chain: the instance after it depends on it
+        alone, so it must pass the order on (seen as diverging orders in simulation)."""
+        if self.config.leader is not None and instance_id.owner == self.config.leader:
+            previous = InstanceId(instance_id.owner, instance_id.slot - 1)
+            if not self._is_collected(previous):
+                return Deps(frozenset((previous,)), (0,) * self._n)
         return Deps(frozenset(), (0,) * self._n)
 
     def _peers(self) -> tuple[ReplicaId, ...]:
@@ -696,4 +728,5 @@ _HANDLERS = {
     Nack: Replica._on_nack,
     CommitQuery: Replica._on_commit_query,
     Gossip: Replica._on_gossip,
+    Forward: Replica._on_forward,
 }

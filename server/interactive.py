@@ -1,22 +1,19 @@
-"""HTTP for interactive transactions: `POST /v1/tx/preview` (docs/transactions.md).
+"""POST /v1/tx/preview: an interactive transaction's statements so far, run on this
+replica's state and rolled back (docs/transactions.md has the protocol).
 
-    POST /v1/tx/preview  {"statements": [{"sql", "params"}, ...],   every statement so far
-                          "context": {...},       from the previous preview; absent at first
-                          "after": <commit token>, "timeout_ms": optional}
+    {"statements": [...every statement so far...], "context": {...from the previous
+     preview; absent at first...}, "after": "<commit token>", "timeout_ms": n}
 
-    200 {"results": [...], "context": {...}}      one result per statement, as /v1/tx
-    409 {"error": {"code", "message", "statement": i, "retryable": false}, "context": {...}}
-        statement i failed deterministically; nothing else changed: leave it out of the
-        statements and go on with this context (which records the failure, so the
-        commit checks that it still fails). With "transaction_rolled_back": true in the
-        error (RAISE(ROLLBACK), ON CONFLICT ROLLBACK) there is no context: the
-        transaction is over.
+    200 {"results": [...], "context": {...}}    one result per statement, as POST /v1/tx
+    409 {"error": {"code", "message", "statement": i, "retryable": false}, "context"}
+        statement i failed deterministically: leave it out and go on with this context,
+        which records the failure (with "transaction_rolled_back": true in "error" and
+        no context, the failure ended the whole transaction)
     409 {"error": {"code": "serialization_failure", "retryable": true, ...}}
-        what the transaction read has changed (or it is older than the limit): run it
-        again from its first statement.
-    400, 503 as POST /v1/tx; nothing is ever changed by a preview.
+        what the transaction read has changed, or it is too old: run it again
+    400, 401, 413, 503, 504 as for POST /v1/tx; a preview never changes anything.
 
-The commit is `POST /v1/tx` with the statements and `"interactive": <last context>`.
+The commit is POST /v1/tx with "interactive": <the last context> (`transactions`).
 """
 
 from __future__ import annotations
@@ -25,49 +22,30 @@ from typing import Any
 
 from aiohttp import web
 
-from analyzer.errors import AnalyzerError
-from epaxdb.runtime.errors import InvalidRequest, Unavailable
 from epaxdb.runtime.interactive import PreviewAnswer
-from server.app import NODE, _error, _parse_transaction, _statement
+from server.keys import NODE
+from server.requests import parse_preview
+from server.results import execution_failed, statement_results
+from server.wire import read_body, respond
 
 
 def register(app: web.Application) -> None:
-    app.router.add_post("/v1/tx/preview", _post_preview)
+    app.router.add_post("/v1/tx/preview", post_preview)
 
 
-async def _post_preview(request: web.Request) -> web.Response:
+async def post_preview(request: web.Request) -> web.Response:
     node = request.app[NODE]
-    try:
-        body = await request.json()
-    except ValueError as error:
-        return _error(400, "bad_request", f"the body is not JSON: {error}")
-    try:
-        statements, _request_id, timeout_ms = _parse_transaction(body)
-        answer: PreviewAnswer = await node.preview(
-            statements, body.get("context"), after=body.get("after"), timeout_s=timeout_ms / 1000
-        )
-    except InvalidRequest as error:
-        return _error(400, "bad_request", str(error))
-    except AnalyzerError as error:
-        return _error(400, error.code, error.message, statement=error.statement)
-    except Unavailable as error:
-        return _error(503, "unavailable", str(error))
+    preview = parse_preview(await read_body(request), node.config.replica_count)
+    answer: PreviewAnswer = await node.preview(
+        preview.statements, preview.context, after=preview.after, timeout_s=preview.timeout_s
+    )
     context = None if answer.context is None else answer.context.to_json()
-    if answer.error is None:
-        return web.json_response(
-            {"results": [_statement(s) for s in answer.results], "context": context}
-        )
-    failure = answer.error
-    payload: dict[str, Any] = {
-        "error": {
-            "code": failure.code,
-            "message": failure.message,
-            "statement": failure.statement_index,
-            "retryable": failure.retryable,
-        }
-    }
-    if answer.rolled_back:
-        payload["error"]["transaction_rolled_back"] = True
-    if context is not None:
-        payload["context"] = context
-    return web.json_response(payload, status=409)
+    if answer.error is not None:
+        failed = execution_failed(answer.error)
+        if context is not None:
+            failed.extra["context"] = context
+        if answer.rolled_back:
+            failed.error_extra["transaction_rolled_back"] = True
+        raise failed
+    body: dict[str, Any] = {"results": statement_results(answer.results), "context": context}
+    return respond(request, body)
