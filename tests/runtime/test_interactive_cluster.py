@@ -267,3 +267,42 @@ def test_write_skew_between_replicas_is_prevented(cluster: LocalCluster) -> None
         assert await query(session, cluster.url(1), f"SELECT sum(balance) FROM {table}") == [[50]]
 
     run(test)
+
+
+def test_after_a_commit_token_a_preview_sees_that_commit(cluster: LocalCluster) -> None:
+    async def test(session: aiohttp.ClientSession) -> None:
+        table = await make_accounts(cluster, session)
+        writer = Client(session, cluster.url(0))
+        await writer.execute(f"UPDATE {table} SET balance = 1 WHERE id = 1")
+        status, committed = await writer.commit()
+        assert status == 200 and committed["commit_token"].startswith("epx1:"), committed
+        url = f"{cluster.url(2)}/v1/tx/preview"
+        read = [{"sql": f"SELECT balance FROM {table} WHERE id = 1"}]
+        status, answer = await post(
+            session, url, {"statements": read, "after": committed["commit_token"]}
+        )
+        assert status == 200 and answer["results"][0]["rows"] == [[1]], answer
+        status, answer = await post(session, url, {"statements": read, "after": "nonsense"})
+        assert status == 400 and answer["error"]["code"] == "bad_token", answer
+        far = {"statements": read, "after": "epx1:1:999999", "timeout_ms": 200}
+        status, answer = await post(session, url, far)
+        assert status == 504 and answer["error"]["code"] == "not_caught_up", answer
+
+    run(test)
+
+
+def test_a_failure_that_rolls_back_everything_ends_the_transaction(cluster: LocalCluster) -> None:
+    async def test(session: aiohttp.ClientSession) -> None:
+        table = await make_accounts(cluster, session)
+        status, answer = await post(session, f"{cluster.url(0)}/v1/tx", {"statements": [
+            {"sql": f"CREATE TRIGGER keep{table} BEFORE DELETE ON {table} "
+                    "BEGIN SELECT RAISE(ROLLBACK, 'keep every account'); END"}]})  # fmt: skip
+        assert status == 200, answer
+        client = Client(session, cluster.url(1))
+        await client.execute(f"UPDATE {table} SET balance = 0")
+        status, answer = await client.execute(f"DELETE FROM {table} WHERE id = 2")
+        assert status == 409 and "context" not in answer, answer
+        assert answer["error"]["transaction_rolled_back"] is True
+        assert answer["error"]["statement"] == 1 and "keep every" in answer["error"]["message"]
+
+    run(test)
