@@ -199,12 +199,13 @@ class StateDatabase:
         if txn.schema_version is not None:
             current = self._scalar(bk.SCHEMA_VERSION)
             if current != txn.schema_version:
-                # For an interactive transaction the client's reads are as void as the
-                # analysis: it must run again from its first statement.
+                # The conflict keys were computed for another schema, so this position
+                # in the order proves nothing; an interactive transaction must run
+                # again from its first statement (hence its serialization failure).
                 code = SCHEMA_CHANGED if check is None else SERIALIZATION_FAILURE
                 return _retryable(
                     txn, code, f"analysed under schema version {txn.schema_version}, "
-                    f"executed under {current}; analyse and submit again",
+                    f"executed under {current}; submit the transaction again",
                 )  # fmt: skip
         if check is not None and check.expired:
             return _retryable(
