@@ -101,7 +101,8 @@ class InteractiveContext:
         return {
             "format": CONTEXT_FORMAT,
             "timestamp_ms": self.timestamp_ms,
-            "seed": self.seed,
+            # A decimal string: 63 bits do not survive JSON parsers that use doubles.
+            "seed": str(self.seed),
             "observed": self.observed,
             "digest": self.digest.hex(),
             "statements_digest": self.statements_digest.hex(),
@@ -200,9 +201,12 @@ def _parse_context(data: Any) -> InteractiveContext:
         raise TypeError("it must be an object returned by a preview")
     if data["format"] != CONTEXT_FORMAT:
         raise ValueError(f"unknown context format {data['format']!r}")
-    numbers = [data[name] for name in ("timestamp_ms", "seed", "observed")]
+    seed = data["seed"]
+    if not isinstance(seed, str) or not seed.isdigit() or len(seed) > 19:
+        raise TypeError("seed must be a decimal string")
+    numbers = [data["timestamp_ms"], int(seed), data["observed"]]
     if any(type(n) is not int for n in numbers) or numbers[2] < 0:
-        raise TypeError("timestamp_ms, seed and observed must be integers")
+        raise TypeError("timestamp_ms and observed must be integers")
     digest = bytes.fromhex(data["digest"])
     statements = bytes.fromhex(data["statements_digest"])
     if len(digest) != 32 or len(statements) != 32:
