@@ -20,6 +20,7 @@ from aiohttp import web
 
 from analyzer import AnalyzerError, Schema, analyze, plan_statement
 from analyzer.plan import StatementPlan
+from epaxdb.config import ClusterConfig
 from epaxdb.errors import ConfigError, EpaxdbError
 from epaxdb.runtime.datadir import DataDirectory
 from epaxdb.runtime.errors import DataDirectoryInUse, SchemaMayBeStale
@@ -99,6 +100,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="longest time from an interactive transaction's first statement "
                              "to its commit; older ones fail with serialization_failure "
                              "(default: 60)")  # fmt: skip
+    parser.add_argument(
+        "--thrifty",
+        action="store_true",
+        help="send PreAccept/Accept first only to the peers a quorum needs, closest first",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=("epaxos", "multipaxos"),
+        default="epaxos",
+        help="multipaxos: the comparison baseline (one stable leader, no failover)",
+    )
+    parser.add_argument(
+        "--leader", type=int, default=0, help="the multipaxos leader's replica id (default 0)"
+    )
     parser.add_argument("--log-level", default="info",
                         choices=("debug", "info", "warning", "error"))  # fmt: skip
     parser.set_defaults(handler=_serve)
@@ -150,9 +165,11 @@ def load_config(args: argparse.Namespace) -> ServeConfig:
         server = ServerSettings(max_body_bytes=args.max_body_bytes, auth_token=auth_token)
     except ValueError as error:
         raise ConfigError(str(error)) from error
+    leader = args.leader if args.protocol == "multipaxos" else None
+    config = ClusterConfig.for_size(len(peers), thrifty=args.thrifty, leader=leader)
     settings = NodeSettings(
         cluster_id=cluster_id, replica_id=args.id, peers=peers, data_dir=args.data,
-        listen=listen, secret=secret,
+        listen=listen, secret=secret, config=config,
     )  # fmt: skip
     settings.cluster_config()  # validates ids and n now, before anything is opened
     return ServeConfig(settings, http, server, round(args.max_transaction_age * 1000))

@@ -50,6 +50,7 @@ class LocalCluster:
         base_port: int | None = None,
         secret_file: Path | None = None,
         auth_token_file: Path | None = None,
+        serve_args: Sequence[str] = (),
     ) -> None:
         """Ports are ephemeral unless `base_port` is given: then replica i serves HTTP
         on `base_port + i` and talks to its peers on `base_port + 1000 + i`, the same
@@ -67,6 +68,7 @@ class LocalCluster:
             self.peer_ports = [base_port + 1000 + i for i in range(size)]
         self.secret_file = secret_file
         self.auth_token_file = auth_token_file
+        self.serve_args = tuple(serve_args)  # more `epaxdb serve` options, every replica
         self.auth_token = auth_token_file.read_text().strip() if auth_token_file else None
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -100,7 +102,7 @@ class LocalCluster:
             command += ["--secret-file", str(self.secret_file)]
         if self.auth_token_file is not None:
             command += ["--auth-token-file", str(self.auth_token_file)]
-        return command
+        return command + list(self.serve_args)
 
     def headers(self) -> dict[str, str]:
         """What a client of this cluster sends with every request (the bearer token)."""
