@@ -3,7 +3,8 @@
 Targets: `core` (the protocol state machine alone, unbatched and batched),
 `analyzer` (SQL analyses per CPU-second, cached and uncached) and `cluster` (point
 updates against a local cluster of real replica processes, beside the same
-transactions on one apsw connection with the same durability settings). Each prints one JSON
+transactions on one apsw connection with the same durability settings) and `backup`
+(GET /v1/backup of an imported database under point-update load). Each prints one JSON
 object per configuration; `--json` prints only the JSON lines.
 """
 
@@ -14,6 +15,7 @@ import json
 import platform
 
 from epaxdb.benchmarks.analyzer import run_analyzer_benchmark
+from epaxdb.benchmarks.backup import run_backup_benchmark
 from epaxdb.benchmarks.cluster import run_update_benchmark
 from epaxdb.benchmarks.core import run_core_benchmark
 
@@ -36,6 +38,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cluster.add_argument("--clients", type=int, default=32)
     cluster.add_argument("--duration", type=float, default=5.0, help="seconds measured")
     cluster.set_defaults(handler=_bench_cluster)
+    backup = targets.add_parser("backup", help="GET /v1/backup under point-update load")
+    backup.add_argument("--size-mb", type=int, default=50, help="database size to import")
+    backup.add_argument("--clients", type=int, default=8)
+    backup.add_argument("--baseline", type=float, default=3.0, help="seconds without backup")
+    backup.set_defaults(handler=_bench_backup)
+
+
+def _bench_backup(args: argparse.Namespace) -> int:
+    result = run_backup_benchmark(args.size_mb, clients=args.clients, baseline_s=args.baseline)
+    print(json.dumps(result, sort_keys=True))
+    return 0
 
 
 def _bench_cluster(args: argparse.Namespace) -> int:

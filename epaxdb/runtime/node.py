@@ -48,6 +48,7 @@ import asyncio
 import logging
 import os
 import random
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping
@@ -70,13 +71,15 @@ from epaxdb.runtime.errors import (
     InvalidRequest,
     NotCaughtUp,
     OutcomeUnknown,
+    PreviewTimedOut,
     SchemaMayBeStale,
     Unavailable,
 )
 from epaxdb.runtime.events import log_event
 from epaxdb.runtime.handshake import Hello
 from epaxdb.runtime.log import InstanceLog, open_log
-from epaxdb.runtime.machine import StateMachine
+from epaxdb.runtime.machine import InteractiveCommit, StateMachine
+from epaxdb.runtime.peer_latency import PeerLatency
 from epaxdb.runtime.transport import Address, Transport
 
 logger = logging.getLogger("epaxdb.node")
@@ -84,6 +87,7 @@ logger = logging.getLogger("epaxdb.node")
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 _FORGET_INTERVAL_S = 1.0
+_RANKING_INTERVAL_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +132,7 @@ class NodeCounters:
     submitted: int = 0
     answered: int = 0
     timed_out: int = 0
+    previews: int = 0
     pending_peak: int = 0
 
 
@@ -163,12 +168,14 @@ class Node:
         self._log = log
         self._machine = machine
         self._replica = replica
+        # Replicas must agree on how commands are ordered, as on the SQL settings.
+        ordering = "epaxos" if config.leader is None else f"multipaxos:leader={config.leader}"
         hello = Hello(
             settings.cluster_id,
             settings.replica_id,
             PROTOCOL_VERSION,
             machine.engine_version,
-            machine.settings,
+            tuple(sorted((*machine.settings, ("ordering", ordering)))),
         )
         self.transport = Transport(
             hello,
@@ -193,6 +200,15 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self._floor_to_forget: tuple[int, ...] | None = None
         self._last_forget_s = 0.0
+        # Thrifty mode asks the peers that answer first: rank them by measured round trip.
+        peers = [r for r in range(config.replica_count) if r != settings.replica_id]
+        self._latency = PeerLatency(peers) if config.thrifty else None
+        self._last_ranking_s = 0.0
+
+    @property
+    def state_db_path(self) -> Path:
+        """The state database file in this replica's data directory."""
+        return self._directory.state_db_path
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -281,8 +297,11 @@ class Node:
         *,
         read_only: bool = False,
         after: InstanceId | None = None,
+        interactive: Any = None,
     ) -> Any:
-        """Replicate `request` and return its result on this replica.
+        """Replicate `request` and return its result on this replica. With
+        `interactive` (the context of the transaction's last preview) it commits an
+        interactive transaction (`InteractiveCommit`).
 
         `read_only` makes the machine refuse a request that could change the state (a
         query ordered like a transaction). `after`: first wait until this replica
@@ -297,11 +316,51 @@ class Node:
         if after is not None:
             await self.wait_executed(after, timeout_s)
         request_id = request_id or uuid.uuid4().hex
+        if interactive is not None:
+            request = InteractiveCommit(request, interactive)
         if request_id not in self._pending:
-            command = await self._prepare(request, request_id, self._left(deadline), read_only)
+            command = await self._with_fresh_schema(
+                lambda: self._machine.prepare(request, request_id, read_only=read_only),
+                self._left(deadline),
+            )
             if request_id not in self._pending:  # a twin may have entered meanwhile
                 self._propose(command)
         return await self._result(request_id, self._left(deadline))
+
+    async def preview(
+        self,
+        request: Any,
+        context: Any,
+        *,
+        after: InstanceId | None = None,
+        timeout_s: float = 10.0,
+    ) -> Any:
+        """Run an interactive transaction's statements on this replica's state without
+        committing anything (the machine's `preview`; docs/transactions.md). `after`:
+        first wait until this replica executed that instance (`wait_executed`).
+
+        Raises the machine's refusal, `NotCaughtUp` or `Unavailable` (`PreviewTimedOut`
+        when the statements did not finish in time)."""
+        self._check_serving()
+        deadline = self._loop.time() + timeout_s
+        if after is not None:
+            await self.wait_executed(after, timeout_s)
+        prepared = await self._with_fresh_schema(
+            lambda: self._machine.prepare_preview(request, context), self._left(deadline)
+        )
+        remaining_s = self._left(deadline)
+        self.counters.previews += 1
+        # The machine stops the statements at the deadline; the thread may also be busy
+        # applying for longer, hence the timeout here too.
+        work = self._loop.run_in_executor(
+            self._machine_thread, self._machine.preview, prepared, time.monotonic() + remaining_s
+        )
+        work.add_done_callback(_retrieve)
+        try:
+            async with asyncio.timeout(remaining_s):
+                return await asyncio.shield(work)
+        except TimeoutError:
+            raise PreviewTimedOut(f"the preview did not finish within {timeout_s:g} s") from None
 
     async def read_local(
         self, request: Any, *, after: InstanceId | None = None, timeout_s: float = 10.0
@@ -365,11 +424,11 @@ class Node:
     def _left(self, deadline: float) -> float:
         return max(deadline - self._loop.time(), 0.001)
 
-    async def _prepare(
-        self, request: Any, request_id: str, timeout_s: float, read_only: bool
-    ) -> Command:
+    async def _with_fresh_schema(self, prepare: Callable[[], T], timeout_s: float) -> T:
+        """`prepare()`, or, if its refusal may come from DDL this replica has not
+        executed yet, `prepare()` again once caught up."""
         try:
-            return self._machine.prepare(request, request_id, read_only=read_only)
+            return prepare()
         except SchemaMayBeStale:
             pass
         # The refusal may come from DDL this replica has not executed yet. A barrier
@@ -383,7 +442,7 @@ class Node:
         except OutcomeUnknown:
             raise Unavailable("could not catch up with the cluster's schema in time") from None
         try:
-            return self._machine.prepare(request, request_id, read_only=read_only)
+            return prepare()
         except SchemaMayBeStale as stale:
             raise stale.refusal from None
 
@@ -524,9 +583,15 @@ class Node:
                 await self._wake.wait()
                 self._wake.clear()
                 self.counters.iterations += 1
+                now_s = self._loop.time()
+                latency = self._latency
                 while self._inbound:
                     sender, message = self._inbound.popleft()
+                    if latency is not None:
+                        latency.on_received(now_s, sender, message)
                     replica.receive(sender, message)
+                if latency is not None and now_s - self._last_ranking_s >= _RANKING_INTERVAL_S:
+                    self._rank_peers(latency, now_s)
                 while self._proposals:
                     replica.propose(self._proposals.popleft())
                 replica.tick(self._loop.time() * 1000.0)
@@ -541,6 +606,8 @@ class Node:
                             await applying
                         await self._on(self._log_thread, self._persist, ready.records)
                     if ready.messages:
+                        if latency is not None:
+                            latency.on_sent(self._loop.time(), ready.messages)
                         self._send(ready.messages, applying)
                     if ready.executions:
                         applying = self._apply_later(ready.executions)
@@ -553,6 +620,14 @@ class Node:
             self._fail(error)
             if isinstance(error, asyncio.CancelledError):
                 raise
+
+    def _rank_peers(self, latency: PeerLatency, now_s: float) -> None:
+        self._last_ranking_s = now_s
+        ranking = latency.ranking(now_s)
+        widen_s = latency.widen_after_s(ranking, self.config.fast_quorum - 1)
+        # Never below a millisecond: the ticker's resolution makes shorter pointless.
+        widen_ms = None if widen_s is None else max(1.0, widen_s * 1000.0)
+        self._replica.set_peer_order(ranking, widen_ms)
 
     def _send(self, messages: list[Outgoing], applying: asyncio.Future[Any] | None) -> None:
         """Send now, except gossip while executions it reports are still being applied:
@@ -678,3 +753,9 @@ class Node:
 
 def _has_floor(records: list[DurableRecord]) -> bool:
     return any(isinstance(record, FloorRecord) for record in records)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a result nobody may wait for any more (a timed-out preview) as retrieved."""
+    if not future.cancelled():
+        future.exception()
