@@ -60,7 +60,7 @@ def run_shell(args: argparse.Namespace) -> int:
         print(f"Error: {error}", file=sys.stderr)
         return 2
     interactive = sys.stdin.isatty()
-    shell = Shell(connection, sys.stdout, sys.stderr)
+    shell = Shell(connection, sys.stdout, sys.stderr, report_writes=interactive)
     try:
         if interactive:
             print(f"epaxdb shell on {', '.join(urls)}; .help for help", flush=True)
@@ -103,10 +103,14 @@ def _terminal_lines(shell: Shell) -> Iterator[str]:
 
 
 class Shell:
-    def __init__(self, connection: dbapi.Connection, out: TextIO, err: TextIO) -> None:
+    def __init__(
+        self, connection: dbapi.Connection, out: TextIO, err: TextIO, *, report_writes: bool
+    ) -> None:
         self.connection = connection
         self.out = out
         self.err = err
+        # At a terminal, say what a write did; a script's output stays its queries'.
+        self.report_writes = report_writes
         self.failures = 0
         self._pending = ""
         self._commands: dict[str, Callable[[list[str]], bool]] = {
@@ -155,7 +159,10 @@ class Shell:
             return
         if cursor.description is not None:
             self.out.write(format_table([d[0] for d in cursor.description], rows))
-            self.out.flush()
+        elif self.report_writes and cursor.rowcount >= 0:
+            plural = "" if cursor.rowcount == 1 else "s"
+            self.out.write(f"({cursor.rowcount} row{plural} affected)\n")
+        self.out.flush()
 
     def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:

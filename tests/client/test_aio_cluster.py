@@ -43,8 +43,8 @@ def test_async_with_commits_and_conflicts_raise_serialization_failure(urls: list
         setup = await epaxdb.aio.connect(urls[0], autocommit=True)
         await setup.execute("CREATE TABLE aio_acct(id INTEGER PRIMARY KEY, n INTEGER)")
         await setup.execute("INSERT INTO aio_acct VALUES (1, 0)")
-        first = await epaxdb.aio.connect(urls[1])
-        second = await epaxdb.aio.connect(urls[2])
+        first = await epaxdb.aio.connect(urls[1], after=setup.commit_token)
+        second = await epaxdb.aio.connect(urls[2], after=setup.commit_token)
         for conn in (first, second):
             (n,) = await (await conn.execute("SELECT n FROM aio_acct WHERE id = 1")).fetchone()
             await conn.execute("UPDATE aio_acct SET n = ? WHERE id = 1", (n + 1,))

@@ -16,11 +16,14 @@ from epaxdb.runtime.local_cluster import LocalCluster
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 
 
-def accounts(urls: list[str], table: str, balances: dict[int, int]) -> None:
+def accounts(urls: list[str], table: str, balances: dict[int, int]) -> str:
+    """Create and fill `table`; return the commit token of the rows (a transaction on
+    another replica is sure to see them only when it starts after that token)."""
     setup = db.connect(urls[0], autocommit=True)
     setup.execute(f"CREATE TABLE {table}(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)")
     setup.executemany(f"INSERT INTO {table} VALUES (?, ?)", balances.items())
     setup.close()
+    return setup.commit_token
 
 
 def balance(conn: db.Connection, table: str, account: int) -> int:
@@ -31,8 +34,8 @@ def balance(conn: db.Connection, table: str, account: int) -> int:
 def test_a_transaction_sees_its_own_writes_and_others_only_after_commit(
     urls: list[str],
 ) -> None:
-    accounts(urls, "own", {1: 100})
-    mine, theirs = db.connect(urls[0]), db.connect(urls[1], autocommit=True)
+    token = accounts(urls, "own", {1: 100})
+    mine, theirs = db.connect(urls[0]), db.connect(urls[1], autocommit=True, after=token)
     mine.execute("UPDATE own SET balance = balance + 5 WHERE id = 1")
     mine.execute("INSERT INTO own VALUES (2, 7)")
     assert mine.in_transaction
@@ -50,8 +53,8 @@ def test_a_transaction_sees_its_own_writes_and_others_only_after_commit(
 def test_conflicting_transactions_on_two_replicas_one_commits_the_other_fails(
     cluster: LocalCluster, urls: list[str]
 ) -> None:
-    accounts(urls, "contested", {1: 100})
-    first, second = db.connect(urls[0]), db.connect(urls[1])
+    token = accounts(urls, "contested", {1: 100})
+    first, second = db.connect(urls[0], after=token), db.connect(urls[1], after=token)
     seen_first, seen_second = balance(first, "contested", 1), balance(second, "contested", 1)
     first.execute("UPDATE contested SET balance = ? WHERE id = 1", (seen_first + 10,))
     second.execute("UPDATE contested SET balance = ? WHERE id = 1", (seen_second + 20,))
@@ -75,8 +78,8 @@ def test_conflicting_transactions_on_two_replicas_one_commits_the_other_fails(
 
 
 def test_transactions_on_different_rows_of_two_replicas_both_commit(urls: list[str]) -> None:
-    accounts(urls, "disjoint", {1: 100, 2: 200})
-    first, second = db.connect(urls[1]), db.connect(urls[2])
+    token = accounts(urls, "disjoint", {1: 100, 2: 200})
+    first, second = db.connect(urls[1], after=token), db.connect(urls[2], after=token)
     first.execute(
         "UPDATE disjoint SET balance = ? WHERE id = 1", (balance(first, "disjoint", 1) - 1,)
     )
@@ -120,11 +123,11 @@ def test_rollback_applies_nothing(urls: list[str]) -> None:
 
 
 def test_concurrent_read_modify_write_loops_lose_no_update(urls: list[str]) -> None:
-    accounts(urls, "counter", {1: 0})
+    token = accounts(urls, "counter", {1: 0})
     increments, failures = 5, []
 
     def client(url: str) -> None:
-        conn = db.connect(url)
+        conn = db.connect(url, after=token)
         deadline = time.monotonic() + 60
         done = 0
         while done < increments and time.monotonic() < deadline:
