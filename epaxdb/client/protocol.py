@@ -71,18 +71,21 @@ def tx_request(
     return Request(TX_PATH, body, may_apply=True)
 
 
-def query_request(statements: Sequence[Statement], *, after: Any) -> Request:
+def query_request(statements: Sequence[Statement], *, after: Any, timeout_ms: int) -> Request:
     body: dict[str, Any] = {
         "statements": [s.wire() for s in statements],
         "consistency": "linearizable",
+        "timeout_ms": timeout_ms,
     }
     if after is not None:
         body["after"] = after
     return Request(QUERY_PATH, body, may_apply=False)
 
 
-def preview_request(statements: Sequence[Statement], *, context: Any, after: Any) -> Request:
-    body: dict[str, Any] = {"statements": [s.wire() for s in statements]}
+def preview_request(
+    statements: Sequence[Statement], *, context: Any, after: Any, timeout_ms: int
+) -> Request:
+    body: dict[str, Any] = {"statements": [s.wire() for s in statements], "timeout_ms": timeout_ms}
     if context is not None:
         body["context"] = context
     if after is not None:

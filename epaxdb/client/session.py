@@ -196,7 +196,9 @@ class Session:
     def _run(self, statements: list[Statement], *, query: bool) -> Operation[list[StatementResult]]:
         if self._transaction is None and self.autocommit:
             if query:
-                answer = yield protocol.query_request(statements, after=self.commit_token)
+                answer = yield protocol.query_request(
+                    statements, after=self.commit_token, timeout_ms=self.timeout_ms
+                )
                 return self._results(answer, len(statements))
             return (yield from self._autocommit(statements))
         return (yield from self._preview(statements))
@@ -225,6 +227,7 @@ class Session:
             [*transaction.statements, *statements],
             context=transaction.context,
             after=self.commit_token,
+            timeout_ms=self.timeout_ms,
         )
         try:
             answer = yield request

@@ -46,6 +46,7 @@ def test_autocommit_query_is_linearizable_and_after_the_last_commit() -> None:
     assert server.requests[0].body == {
         "statements": [{"sql": "SELECT 1", "params": []}],
         "consistency": "linearizable",
+        "timeout_ms": 5000,
     }
     assert server.requests[2].body["after"] == "token-1"
     assert outcome.columns == ("position",) and outcome.rowcount == -1
