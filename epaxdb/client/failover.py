@@ -20,6 +20,7 @@ from typing import Any
 from epaxdb.client.errors import (
     Error,
     InterfaceError,
+    OperationalError,
     OutcomeUnknown,
     Unavailable,
     error_from_answer,
@@ -119,6 +120,9 @@ class Attempts:
         if isinstance(error, Unavailable):
             self._failures[endpoint] = f"HTTP {status}: {error}"
             return None
+        if isinstance(error, OutcomeUnknown) and not self._request.may_apply:
+            # A read that timed out changed nothing: there is no outcome to be unsure of.
+            raise OperationalError(str(error), code=error.code, retryable=True) from error
         if status >= 500 and self._request.may_apply and not isinstance(error, OutcomeUnknown):
             # A server failing mid-request may have submitted the transaction.
             raise OutcomeUnknown(

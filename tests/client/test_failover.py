@@ -204,3 +204,17 @@ def test_server_failure_during_a_transaction_is_an_unknown_outcome() -> None:
         with pytest.raises(db.InternalError):
             connection.execute("SELECT 1")  # a read: nothing can have been applied
         connection.close()
+
+
+def test_a_query_that_timed_out_is_operational_not_an_unknown_outcome() -> None:
+    def slow(_path: str, _body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return 504, {"error": {"code": "outcome_unknown", "message": "no result in 0.1 s"}}
+
+    with scripted_replica(slow) as (url, _):
+        connection = db.connect(url, autocommit=True)
+        with pytest.raises(db.OperationalError) as raised:
+            connection.execute("SELECT 1")
+        assert not isinstance(raised.value, db.OutcomeUnknown)
+        with pytest.raises(db.OutcomeUnknown):
+            connection.execute("INSERT INTO t VALUES (1)")
+        connection.close()
