@@ -12,12 +12,13 @@ import json
 import logging
 import signal
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from aiohttp import web
 
 from analyzer import AnalyzerError, Schema, analyze
+from epaxdb.config import ClusterConfig
 from epaxdb.errors import ConfigError, EpaxdbError
 from epaxdb.runtime.datadir import DataDirectory
 from epaxdb.runtime.errors import DataDirectoryInUse, SchemaMayBeStale
@@ -29,6 +30,7 @@ from epaxdb.runtime.sql_machine import (
     SqlStateMachine,
 )
 from epaxdb.runtime.transport import Address
+from epaxdb.runtime.wan import PROFILES, wan_profile
 from epaxdb.storage import StateDatabase, Statement
 from server.app import make_app
 
@@ -50,6 +52,7 @@ directory it may not use. See docs/runtime.md."""
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+_DEFAULT_BATCH_SIZE = next(f.default for f in fields(ClusterConfig) if f.name == "batch_size_max")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -70,6 +73,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", type=Path, required=True, help="data directory")
     parser.add_argument("--cluster-id", default="epaxdb", help="cluster name (default: epaxdb)")
     parser.add_argument("--secret-file", type=Path, help="file holding the cluster secret")
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help="most transactions one protocol instance carries (default: "
+                        f"{_DEFAULT_BATCH_SIZE}; 1 turns protocol batching off)")  # fmt: skip
+    parser.add_argument("--wan-profile", choices=sorted(PROFILES), metavar="NAME",
+                        help="benchmarks only: delay messages to each peer by half the "
+                        "round trip between the sites of NAME (replica i at site i; "
+                        f"{', '.join(sorted(PROFILES))})")  # fmt: skip
     parser.add_argument("--log-level", default="info",
                         choices=("debug", "info", "warning", "error"))  # fmt: skip
     parser.set_defaults(handler=_serve)
@@ -113,8 +123,14 @@ def load_config(args: argparse.Namespace) -> ServeConfig:
     settings = NodeSettings(
         cluster_id=cluster_id, replica_id=args.id, peers=peers, data_dir=args.data,
         listen=listen, secret=secret,
+        config=ClusterConfig.for_size(len(peers), batch_size_max=(
+            _DEFAULT_BATCH_SIZE if args.batch_size is None else args.batch_size)),
     )  # fmt: skip
     settings.cluster_config()  # validates ids and n now, before anything is opened
+    if args.wan_profile is not None:
+        profile = wan_profile(args.wan_profile)
+        profile.check_cluster_size(len(peers))
+        settings = replace(settings, peer_delays_s=profile.peer_delays_s(args.id))
     return ServeConfig(settings, http)
 
 

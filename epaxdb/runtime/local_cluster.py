@@ -46,10 +46,13 @@ class LocalCluster:
         log_level: str = "info",
         host: str = "127.0.0.1",
         base_port: int | None = None,
+        serve_args: Sequence[str] = (),
     ) -> None:
         """Ports are ephemeral unless `base_port` is given: then replica i serves HTTP
         on `base_port + i` and talks to its peers on `base_port + 1000 + i`, the same
-        on every start, so a cluster restarts from its data directory."""
+        on every start, so a cluster restarts from its data directory. `serve_args`
+        are appended to every replica's `epaxdb serve` command line (e.g.
+        `--batch-size 1`)."""
         self.root = root
         self.size = size
         self.cluster_id = cluster_id
@@ -61,6 +64,7 @@ class LocalCluster:
         else:
             self.http_ports = [base_port + i for i in range(size)]
             self.peer_ports = [base_port + 1000 + i for i in range(size)]
+        self.serve_args = tuple(serve_args)
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
 
     def __enter__(self) -> LocalCluster:
@@ -87,7 +91,7 @@ class LocalCluster:
             sys.executable, "-m", "epaxdb", "serve", "--id", str(replica_id),
             "--peers", peers, "--http", f"{self.host}:{self.http_ports[replica_id]}",
             "--data", str(self.data_dir(replica_id)), "--cluster-id", self.cluster_id,
-            "--log-level", self.log_level,
+            "--log-level", self.log_level, *self.serve_args,
         ]  # fmt: skip
 
     def start(self, replica_id: int) -> None:
