@@ -32,6 +32,16 @@ class ClusterConfig:
     # commands wait and go out together as one batch (see replica.py).
     max_inflight: int = 64
     batch_size_max: int = 100
+    # Thrifty mode: the owner's PreAccept and Accept go first only to the peers a quorum needs, in
+    # the order the driver ranks them (`Replica.set_peer_order`, closest first), and to
+    # every peer once `thrifty_widen_ms` passes without a decision. Fewer messages;
+    # the protocol's safety does not depend on who is asked.
+    thrifty: bool = False
+    thrifty_widen_ms: float = 10.0
+    # Multi-Paxos baseline mode (for comparisons only): this replica alone orders
+    # every command, one instance after another; the others forward their clients'
+    # commands to it. No fast path and no failover to another leader.
+    leader: int | None = None
 
     @staticmethod
     def for_size(
@@ -57,6 +67,10 @@ class ClusterConfig:
             )
         if self.max_inflight < 1 or self.batch_size_max < 1:
             raise ConfigError("max_inflight and batch_size_max must be positive")
+        if self.leader is not None and not 0 <= self.leader < n:
+            raise ConfigError(f"leader {self.leader} outside 0..{n - 1}")
+        if self.thrifty_widen_ms <= 0:
+            raise ConfigError("thrifty_widen_ms must be positive")
 
     @property
     def slow_quorum(self) -> int:

@@ -133,6 +133,13 @@ class Nack:
 
 
 @dataclass(frozen=True, slots=True)
+class Forward:
+    """Multi-Paxos baseline mode: client commands a replica hands to the leader."""
+
+    batch: Batch
+
+
+@dataclass(frozen=True, slots=True)
 class CommitQuery:
     instance_ids: tuple[InstanceId, ...]
 
@@ -158,6 +165,7 @@ Message = (
     | Nack
     | CommitQuery
     | Gossip
+    | Forward
 )
 
 MESSAGE_TYPES: tuple[type, ...] = (
@@ -174,4 +182,5 @@ MESSAGE_TYPES: tuple[type, ...] = (
     Nack,
     CommitQuery,
     Gossip,
+    Forward,
 )

@@ -13,6 +13,10 @@ Protocol (Ryabinin, Gotsman, Sutra 2025, optimized rules, parameters (n, f, e)):
   The owner pre-accepts it with the conflicting instances it knows (D0) and sends
   PreAccept to all. An acceptor adds what it knows; it pre-accepts only while it has
   joined no ballot above 0 (so a recovery can count on it never voting later).
+- Thrifty mode (config.thrifty): the owner's PreAccept and Accept at ballot 0 go
+  first only to the peers a quorum needs, best-ranked first (`set_peer_order`), and to
+  every peer when the widening timer fires. Who is asked never matters for safety,
+  only for latency; recoveries always ask everyone.
 - Fast path: n - e PreAcceptOk (the owner's own included) all reporting exactly D0 ->
   commit (c, D0) at ballot 0. Otherwise, with n - f replies and the fast path
   impossible or too slow: Accept the union at ballot 0, commit on n - f AcceptOk.
@@ -34,6 +38,7 @@ show the checks catch each one. They are never enabled outside tests.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from epaxdb.command import Batch, Command, Footprint
@@ -49,6 +54,7 @@ from epaxdb.messages import (
     Commit,
     CommitQuery,
     Deps,
+    Forward,
     Gossip,
     Message,
     Nack,
@@ -107,6 +113,7 @@ class _Leading:
 
     replies: dict[ReplicaId, Deps] = field(default_factory=dict)
     fast_deadline_ms: float | None = None
+    asked: int = 0  # peers sent the PreAccept (fewer than all in thrifty mode)
 
 
 class Replica(RecoveryRole, GossipRole):
@@ -129,6 +136,9 @@ class Replica(RecoveryRole, GossipRole):
         self.stats = ReplicaStats()
         self._n = config.replica_count
         self._peer_ids = tuple(r for r in range(config.replica_count) if r != replica_id)
+        # Thrifty mode asks the first peers of this ranking; until the driver ranks them
+        # by latency, each replica starts with its successors (spreads the load).
+        self._peer_order = tuple((replica_id + k) % self._n for k in range(1, self._n))
         self._rng = rng
         self._mutations = mutations
         self._now_ms = 0.0
@@ -208,6 +218,14 @@ class Replica(RecoveryRole, GossipRole):
             self._recoveries.pop(instance_id, None)
             self._start_recovery(instance)
 
+    def set_peer_order(self, peers: Sequence[ReplicaId]) -> None:
+        """Rank the peers, the one expected to answer first first (the driver measures
+        round trips; the core has no clock of its own). Used by thrifty mode."""
+        order = tuple(peers)
+        if sorted(order) != list(self._peer_ids):
+            raise ConfigError(f"peer order {order} is not a permutation of {self._peer_ids}")
+        self._peer_order = order
+
     # ------------------------------------------------------------------ queries
 
     def record_of(self, instance_id: InstanceId) -> InstanceRecord | None:
@@ -233,6 +251,15 @@ class Replica(RecoveryRole, GossipRole):
     # ------------------------------------------------------------------ proposing
 
     def _admit(self) -> None:
+        leader = self.config.leader
+        if leader is not None and leader != self.replica_id:
+            # Multi-Paxos baseline: the leader orders everything. What it loses in a
+            # crash is lost (the client sees a timeout): no failover, by design.
+            size = self.config.batch_size_max
+            for start in range(0, len(self._queue), size):
+                self._send(leader, Forward(tuple(self._queue[start : start + size])))
+            self._queue = []
+            return
         inflight = len(self._own_batches)
         while self._queue and inflight < self.config.max_inflight:
             size = self.config.batch_size_max
@@ -245,16 +272,28 @@ class Replica(RecoveryRole, GossipRole):
         instance_id = InstanceId(self.replica_id, self._next_slot)
         self._next_slot += 1
         instance = self._instance(instance_id)
-        footprint = Footprint.of(batch)
-        deps = Deps(frozenset(self._conflicting(instance_id, footprint, self._floor)), self._floor)
-        self._pre_accept(instance, batch, deps, deps, footprint)
         self._own_batches[instance_id] = batch
         self.last_proposed = instance_id
         self.stats.instances_proposed += 1
+        if self.config.leader is not None:
+            # Multi-Paxos: each instance follows the leader's previous one (a chain, so
+            # execution is in slot order) and goes straight to phase 2 at ballot 0,
+            # which the leader owns: phase 1 is implicit, as with a stable leader.
+            # The previous slot, not the last proposal: a restarted leader has none, and
+            # an orphaned slot nobody knows is recovered as a NOP by whoever needs it.
+            previous = InstanceId(self.replica_id, instance_id.slot - 1)
+            chain = () if self._is_collected(previous) else (previous,)
+            deps = Deps(frozenset(chain), self._floor)
+            self._accept_and_broadcast(instance, instance.ballot, batch, deps)
+            return
+        footprint = Footprint.of(batch)
+        deps = Deps(frozenset(self._conflicting(instance_id, footprint, self._floor)), self._floor)
+        self._pre_accept(instance, batch, deps, deps, footprint)
         leading = self._leading[instance_id] = _Leading()
         leading.replies[self.replica_id] = deps
-        self._broadcast(PreAccept(instance_id, batch, deps))
-        self._arm(instance, self.config.retransmit_ms)
+        asked = self._send_to_quorum(PreAccept(instance_id, batch, deps), self.config.fast_quorum)
+        leading.asked = asked
+        self._arm(instance, self._first_retransmit_ms(asked))
         self._try_decide(instance, leading)
 
     def _pre_accept(
@@ -356,7 +395,7 @@ class Replica(RecoveryRole, GossipRole):
         replied = len(leading.replies)
         if replied < self.config.slow_quorum:
             return
-        fast_possible = matching + (self._n - replied) >= self.config.fast_quorum
+        fast_possible = matching + (leading.asked + 1 - replied) >= self.config.fast_quorum
         if fast_possible and not timed_out:
             if leading.fast_deadline_ms is None:
                 leading.fast_deadline_ms = self._now_ms + self.config.fast_path_wait_ms
@@ -378,9 +417,33 @@ class Replica(RecoveryRole, GossipRole):
         self._index_value(instance)
         self._touch(instance)
         self._accepts[instance.instance_id] = (ballot, {self.replica_id})
-        self._broadcast(Accept(instance.instance_id, ballot, batch, deps))
-        self._arm(instance, self.config.retransmit_ms)
+        message = Accept(instance.instance_id, ballot, batch, deps)
+        if ballot.is_initial:
+            asked = self._send_to_quorum(message, self.config.slow_quorum)
+        else:
+            # A recovery is never thrifty: waiting to widen while another replica's
+            # recovery timer runs only invites a duel (seen as a livelock in simulation).
+            self._broadcast(message)
+            asked = len(self._peer_ids)
+        self._arm(instance, self._first_retransmit_ms(asked))
         self._try_commit_accepted(instance)
+
+    def _send_to_quorum(self, message: Message, quorum: int) -> int:
+        """Send a vote request to every peer, or in thrifty mode to the `quorum - 1`
+        best-ranked ones (the rest are asked when the first timer fires). Returns how
+        many peers were asked."""
+        if not self.config.thrifty:
+            self._broadcast(message)
+            return len(self._peer_ids)
+        chosen = self._peer_order[: quorum - 1]
+        for peer in chosen:
+            self._send(peer, message)
+        return len(chosen)
+
+    def _first_retransmit_ms(self, asked: int) -> float:
+        if asked < len(self._peer_ids):
+            return min(self.config.thrifty_widen_ms, self.config.retransmit_ms)
+        return self.config.retransmit_ms
 
     def _undecided(self, sender: ReplicaId, instance_id: InstanceId) -> Instance | None:
         """The instance a vote-asking message is about, or None when there is nothing to
@@ -478,6 +541,10 @@ class Replica(RecoveryRole, GossipRole):
             Commit(instance.instance_id, instance.accepted_ballot, instance.batch, instance.deps),
         )
 
+    def _on_forward(self, sender: ReplicaId, message: Forward) -> None:
+        if self.config.leader == self.replica_id:
+            self._queue.extend(message.batch)
+
     def _on_commit_query(self, sender: ReplicaId, message: CommitQuery) -> None:
         for instance_id in message.instance_ids:
             instance = self._instances.get(instance_id)
@@ -516,6 +583,7 @@ class Replica(RecoveryRole, GossipRole):
                 self._try_decide(instance, leading, timed_out=True)
             if instance_id in self._leading:
                 self._retransmit_pre_accept(instance, leading)
+                leading.asked = len(self._peer_ids)  # widened, if thrifty
                 self._arm(instance, self.config.retransmit_ms)
             return
         tally = self._accepts.get(instance_id)
@@ -591,7 +659,14 @@ class Replica(RecoveryRole, GossipRole):
     def _touch(self, instance: Instance) -> None:
         self._dirty[instance.instance_id] = instance
 
-    def _empty_deps(self) -> Deps:
+    def _nop_deps(self, instance_id: InstanceId) -> Deps:
+        """The deps a recovery gives a NOP. Empty, except in Multi-Paxos mode, where
+        a NOP keeps its place in the leader's chain: the instance after it depends on it
+        alone, so it must pass the order on (seen as diverging orders in simulation)."""
+        if self.config.leader is not None and instance_id.owner == self.config.leader:
+            previous = InstanceId(instance_id.owner, instance_id.slot - 1)
+            if not self._is_collected(previous):
+                return Deps(frozenset((previous,)), (0,) * self._n)
         return Deps(frozenset(), (0,) * self._n)
 
     def _peers(self) -> tuple[ReplicaId, ...]:
@@ -653,4 +728,5 @@ _HANDLERS = {
     Nack: Replica._on_nack,
     CommitQuery: Replica._on_commit_query,
     Gossip: Replica._on_gossip,
+    Forward: Replica._on_forward,
 }

@@ -118,7 +118,7 @@ class RecoveryRole:
             attempt.replies,
             instance.instance_id.owner,
             self.config.fast_failures,
-            self._empty_deps(),
+            self._nop_deps(instance.instance_id),
             fixed_threshold="fixed_threshold" in self._mutations,
         )
         if decision.outcome is Outcome.COMMIT:
@@ -162,7 +162,7 @@ class RecoveryRole:
             assert message.batch is not None and message.deps is not None
             self._finish_recovery(instance, attempt, message.batch, message.deps)
         elif sender == instance.instance_id.owner:
-            self._finish_recovery(instance, attempt, NOP, self._empty_deps())
+            self._finish_recovery(instance, attempt, NOP, self._nop_deps(instance.instance_id))
 
     def _on_validate(self, sender: ReplicaId, message: Validate) -> None:
         instance = self._undecided(sender, message.instance_id)
@@ -252,7 +252,7 @@ class RecoveryRole:
 
     def _resolve(self, instance: Instance, attempt: RecoveryAttempt, verdict: Verdict) -> None:
         if verdict is Verdict.NOP:
-            self._finish_recovery(instance, attempt, NOP, self._empty_deps())
+            self._finish_recovery(instance, attempt, NOP, self._nop_deps(instance.instance_id))
             return
         if "wait_local_value" in self._mutations and attempt.stage == "wait":
             batch, deps = instance.batch, instance.deps

@@ -43,6 +43,7 @@ from epaxdb.messages import (
     Commit,
     CommitQuery,
     Deps,
+    Forward,
     Gossip,
     Message,
     Nack,
@@ -72,6 +73,7 @@ MESSAGE_TAGS: dict[type, int] = {
     Nack: 11,
     CommitQuery: 12,
     Gossip: 13,
+    Forward: 14,
 }
 RECORD_TAGS: dict[type, int] = {
     InstanceRecord: 64,
@@ -371,6 +373,13 @@ def _register_all() -> None:
         3,
         lambda m: (m.executed_prefix, m.highest_slot, m.floor),
         lambda e, h, f: Gossip(_dec_nats(e), _dec_nats(h), _dec_nats(f)),
+    )
+    _register(
+        t[Forward],
+        Forward,
+        1,
+        lambda m: (_enc_batch(m.batch),),
+        lambda b: Forward(_dec_batch(b)),
     )
     r = RECORD_TAGS
     _register(

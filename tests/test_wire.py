@@ -19,6 +19,7 @@ from epaxdb.messages import (
     Commit,
     CommitQuery,
     Deps,
+    Forward,
     Gossip,
     Nack,
     Phase,
@@ -80,6 +81,7 @@ MESSAGE_STRATEGIES = {
     Nack: st.builds(Nack, ids, ballots),
     CommitQuery: st.builds(CommitQuery, st.lists(ids, max_size=5).map(tuple)),
     Gossip: st.builds(Gossip, naturals_tuple, naturals_tuple, naturals_tuple),
+    Forward: st.builds(Forward, batches),
 }
 RECORD_STRATEGIES = {
     InstanceRecord: st.builds(
@@ -262,6 +264,7 @@ GOLDEN = [
     (Nack(_ID, _B), "94010b920207920301"),
     (CommitQuery((_ID, InstanceId(0, 1))), "93010c92920207920001"),
     (Gossip((1, 2, 3), (4, 5, 6), (0, 1, 0)), "95010d9301020393040506" + "93000100"),
+    (Forward((_C2,)), "93010e9195a167c4009090c3"),
 ]
 GOLDEN_RECORDS = [
     (

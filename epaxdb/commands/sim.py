@@ -36,6 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--fast-failures", type=int, metavar="E", help="e (default per size)")
     parser.add_argument("--mutation", choices=sorted(MUTATIONS), help="reintroduce a known bug")
+    parser.add_argument(
+        "--protocol",
+        choices=("epaxos", "multipaxos"),
+        default="epaxos",
+        help="multipaxos: the baseline mode with one stable leader (replica 0)",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.set_defaults(handler=_run)
 
@@ -51,6 +57,7 @@ def _run(args: argparse.Namespace) -> int:
         conflict=None if args.conflict is None else args.conflict / 100,
         fast_failures=args.fast_failures,
         mutation=args.mutation,
+        protocol=args.protocol,
     )
     if args.seed is not None:
         seeds = range(args.seed, args.seed + 1)

@@ -60,8 +60,9 @@ class CheckFailed(EpaxdbError):
 
 
 class Checkers:
-    def __init__(self, replicas: int) -> None:
+    def __init__(self, replicas: int, *, visibility: bool = True) -> None:
         self.replicas = replicas
+        self.visibility = visibility
         self.chosen: dict[InstanceId, tuple[Batch, Deps]] = {}
         self.chosen_nops = 0
         self.commands: dict[str, Command] = {}
@@ -132,7 +133,8 @@ class Checkers:
             return
         for command in batch:
             self._check_proposed(command, f"committed in {instance_id}")
-        for other in self._instances.add(instance_id, Footprint.of(batch)):
+        interfering = self._instances.add(instance_id, Footprint.of(batch))
+        for other in interfering if self.visibility else ():
             if deps.covers(other) or self.chosen[other][1].covers(instance_id):
                 continue
             if other in self.executed_everywhere:

@@ -179,6 +179,10 @@ class SimCluster:
         rng = random.Random(node.rng.getrandbits(64))
         try:
             node.replica = Replica(self.config, node.replica_id, rng, restored, self.mutations)
+            if self.config.thrifty:
+                peers = [r for r in range(self.config.replica_count) if r != node.replica_id]
+                node.rng.shuffle(peers)
+                node.replica.set_peer_order(peers)
         except Exception as error:
             raise CoreFailed("core", f"r{node.replica_id} failed to restart: {error!r}") from error
 

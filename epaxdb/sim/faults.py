@@ -51,12 +51,19 @@ class FaultPlan:
     retransmit_ms: float = 50.0
     recovery_timeout_ms: float = 200.0
     fast_path_wait_ms: float = 5.0
+    # Thrifty mode (ask only a quorum first) in half the runs; peers are ranked anew
+    # at random on every boot of a replica.
+    thrifty: bool = False
+    thrifty_widen_ms: float = 10.0
 
-    def timers(self) -> dict[str, float]:
+    def core_settings(self) -> dict[str, float]:
+        """The core's settings this run draws (keyword arguments of ClusterConfig)."""
         return {
             "retransmit_ms": self.retransmit_ms,
             "recovery_timeout_ms": self.recovery_timeout_ms,
             "fast_path_wait_ms": self.fast_path_wait_ms,
+            "thrifty": self.thrifty,
+            "thrifty_widen_ms": self.thrifty_widen_ms,
         }
 
     def describe(self) -> str:
@@ -70,6 +77,7 @@ class FaultPlan:
             f"max_down={self.max_down} torn={self.torn_write:.2f} sync_crash={self.sync_crash:.3f}/{self.decision_crash:.2f} "
             f"keep_down={self.keep_down} "
             f"timers={self.retransmit_ms:g}/{self.recovery_timeout_ms:g}/{self.fast_path_wait_ms:g}ms"
+            f"{f' thrifty={self.thrifty_widen_ms:g}ms' if self.thrifty else ''}"
         )
 
 
@@ -133,4 +141,6 @@ def draw_plan(preset: str, replica_count: int, rng: random.Random) -> FaultPlan:
         retransmit_ms=rng.choice((10.0, 50.0)),
         recovery_timeout_ms=rng.choice((5.0, 20.0, 60.0, 200.0) if heavy else (60.0, 200.0)),
         fast_path_wait_ms=rng.choice((1.0, 5.0, 20.0)),
+        thrifty=rng.random() < 0.5,
+        thrifty_widen_ms=rng.choice((2.0, 10.0, 40.0)),
     )

@@ -60,6 +60,10 @@ class SimSettings:
     liveness_budget_ms: float = 60_000.0
     tick_ms: float = 10.0
     trace_limit: int | None = 100
+    # "multipaxos": the baseline mode (replica 0 leads; Visibility is not its invariant,
+    # the chain of instances orders everything; clients always retry, since a crashed
+    # leader loses what was forwarded to it).
+    protocol: str = "epaxos"
 
     def replay_command(self, seed: int) -> str:
         parts = [f"epaxdb sim --replicas {self.replicas} --seed {seed} --faults {self.faults}"]
@@ -71,6 +75,8 @@ class SimSettings:
             parts.append(f"--fast-failures {self.fast_failures}")
         if self.mutation is not None:
             parts.append(f"--mutation {self.mutation}")
+        if self.protocol != "epaxos":
+            parts.append(f"--protocol {self.protocol}")
         return " ".join(parts)
 
 
@@ -111,11 +117,15 @@ class Simulation:
         self.plan: FaultPlan = draw_plan(settings.faults, n, streams.swarm)
         self.spec = WorkloadSpec.draw(settings.commands, settings.conflict, streams.swarm)
         retry = streams.swarm.random() < 0.8 if settings.retry is None else settings.retry
+        multipaxos = settings.protocol == "multipaxos"
+        retry = retry or multipaxos
         self.retry_ms = streams.swarm.uniform(300.0, 3000.0)
-        config = ClusterConfig.for_size(n, settings.fast_failures, **self.plan.timers())
+        config = ClusterConfig.for_size(
+            n, settings.fast_failures, **self.plan.core_settings(), leader=0 if multipaxos else None
+        )
         self.queue = EventQueue()
         self.network = Network(n, self.plan, streams.network)
-        self.checkers = Checkers(n)
+        self.checkers = Checkers(n, visibility=not multipaxos)
         self.clients = Clients(retry)
         self.trace = Trace(settings.trace_limit)
         mutations = frozenset() if settings.mutation is None else frozenset({settings.mutation})
@@ -450,7 +460,9 @@ class Simulation:
         self.network.set_rates(0.0, 0.0, 0.0)
         faults = self.streams.faults
         down = [n.replica_id for n in self.cluster.nodes if n.replica is None]
-        keep = set(faults.sample(down, min(len(down), self.plan.keep_down)))
+        # A Multi-Paxos leader must come back: that mode has no failover.
+        may_stay = [replica_id for replica_id in down if replica_id != self.cluster.config.leader]
+        keep = set(faults.sample(may_stay, min(len(may_stay), self.plan.keep_down)))
         self.trace.add(self.queue.now, "sim", "liveness", f"keep down {sorted(keep)}")
         for replica_id in down:
             if replica_id not in keep:

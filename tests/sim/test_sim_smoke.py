@@ -45,3 +45,16 @@ def test_seeded_runs_break_no_invariant(replicas: int, faults: str, first: int, 
             pytrace=False,
         )
     assert summary.answered > 0 and summary.fast_commits > 0
+
+
+@pytest.mark.parametrize("replicas,faults,seeds", [(3, "heavy", 40), (5, "light", 20)])
+def test_the_multipaxos_baseline_mode_breaks_no_invariant(
+    replicas: int, faults: str, seeds: int
+) -> None:
+    settings = SimSettings(
+        replicas=replicas, faults=faults, commands=COMMANDS, protocol="multipaxos"
+    )
+    summary = run_seeds(settings, range(seeds))
+    assert not summary.failures, "\n".join(f.replay for f in summary.failures)
+    assert summary.fast_commits == 0 and summary.slow_commits > 0
+    assert "PreAccept" not in summary.messages and summary.messages["Forward"] > 0

@@ -66,13 +66,3 @@ def test_a_restarted_replica_finishes_what_it_made_durable() -> None:
     for node in simulation.cluster.nodes:
         assert node.kv.data == {"k": 1}
 
-
-def test_recovery_may_validate_past_an_instance_every_replica_executed_and_forgot() -> None:
-    # The schedule that showed the garbage-collection clause of Visibility: a recovery
-    # validates its candidate at replicas that already forgot an interfering instance
-    # every replica had executed (docs/architecture.md, "Garbage collection and
-    # recovery"). It must stay clean, and it must keep exercising that clause.
-    settings = SimSettings(replicas=5, faults="heavy", commands=50)
-    simulation = Simulation(settings, seed=250)
-    simulation.run()
-    assert simulation.checkers.visible_by_collection > 0
