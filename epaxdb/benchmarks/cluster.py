@@ -101,8 +101,9 @@ def run_workload_benchmark(settings: BenchSettings) -> dict[str, Any]:
             serve_args = ["--batch-size", "100" if settings.batch else "1"]
             if profile is not None:
                 serve_args += ["--wan-profile", profile.name]
-            with LocalCluster(root / "cluster", settings.replicas, log_level="warning",
-                              serve_args=serve_args) as cluster:  # fmt: skip
+            with LocalCluster(
+                root / "cluster", settings.replicas, log_level="warning", serve_args=serve_args
+            ) as cluster:
                 cluster.start_all()
                 cluster.wait_ready()
                 urls = tuple(cluster.url(i) for i in range(settings.replicas))
@@ -115,23 +116,27 @@ def run_workload_benchmark(settings: BenchSettings) -> dict[str, Any]:
 
 
 def _measure(
-    settings: BenchSettings, profile: WanProfile | None, urls: tuple[str, ...],
+    settings: BenchSettings,
+    profile: WanProfile | None,
+    urls: tuple[str, ...],
     pids: list[int] | None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     workload = settings.workload
     _note(f"{workload.name}: creating and filling {workload.table} ({workload.rows:,} rows)")
     asyncio.run(_setup(urls[0], workload))
     placements = tuple(_placement(i, urls, profile) for i in range(settings.clients))
-    plan = LoadPlan(EpaxdbRequests(workload), placements, settings.warmup_s,
-                    settings.duration_s, settings.seed)  # fmt: skip
+    plan = LoadPlan(
+        EpaxdbRequests(workload), placements, settings.warmup_s, settings.duration_s, settings.seed
+    )
 
     def sample() -> tuple[float | None, CommitCounters]:
         return (None if pids is None else total_cpu_s(pids)), commit_counters(urls)
 
     window = WindowSampler(sample, settings.warmup_s, settings.duration_s)
     counts = [0] * settings.load_procs
-    progress = ProgressLine(f"{workload.name} on {len(urls)} replicas", counts,
-                            settings.warmup_s, settings.duration_s)  # fmt: skip
+    progress = ProgressLine(
+        f"{workload.name} on {len(urls)} replicas", counts, settings.warmup_s, settings.duration_s
+    )
 
     def on_start(start: float) -> None:
         window.start(start)
@@ -144,8 +149,9 @@ def _measure(
     (cpu_before, counters_before), (cpu_after, counters_after) = window.result()
     result = _describe(settings, profile, len(urls), samples)
     commits = counters_after - counters_before
-    result.update(fast_path_ratio=commits.fast_ratio, fast_commits=commits.fast,
-                  slow_commits=commits.slow)  # fmt: skip
+    result.update(
+        fast_path_ratio=commits.fast_ratio, fast_commits=commits.fast, slow_commits=commits.slow
+    )
     count = result["transactions"]
     if cpu_before is not None and cpu_after is not None:
         replica_cpu_s = cpu_after - cpu_before
@@ -182,23 +188,26 @@ def _describe(
         "wan": settings.wan,
         **latency_summary(latencies, settings.duration_s),
         "errors": dict(samples.errors),
-        "per_second_tps": per_second((record[2] for record in samples.records),
-                                     settings.duration_s),  # fmt: skip
+        "per_second_tps": per_second(
+            (record[2] for record in samples.records), settings.duration_s
+        ),
         "python": platform.python_version(),
     }
     if workload.name == "mixed":
         result["read_pct"] = workload.read_pct
         result["by_kind"] = {
-            kind: latency_summary([r[3] for r in samples.records if r[0] == kind],
-                                  settings.duration_s)  # fmt: skip
+            kind: latency_summary(
+                [r[3] for r in samples.records if r[0] == kind], settings.duration_s
+            )
             for kind in sorted({record[0] for record in samples.records})
         }
     if profile is not None:
         fast_quorum = ClusterConfig.for_size(replicas).fast_quorum
         result["by_site"] = {
             name: {
-                **latency_summary([r[3] for r in samples.records if r[1] == site],
-                                  settings.duration_s),  # fmt: skip
+                **latency_summary(
+                    [r[3] for r in samples.records if r[1] == site], settings.duration_s
+                ),
                 "nearest_fast_quorum_rtt_ms": profile.fast_quorum_rtt_ms(site, fast_quorum),
                 "client_hop_rtt_ms": profile.rtt_ms[site][site],
             }
@@ -271,24 +280,41 @@ def _local_pids(urls: tuple[str, ...]) -> list[int] | None:
 def _add_baseline(result: dict[str, Any], settings: BenchSettings, root: Path) -> None:
     workload = settings.workload
     if settings.baseline == "sqlite":
-        _note(f"baseline: the same {workload.name} transactions on one apsw connection, "
-              f"{settings.clients} threads")  # fmt: skip
-        figures = run_sqlite_baseline(workload, root / "baseline.db", settings.clients,
-                                      settings.warmup_s, settings.duration_s, settings.seed)  # fmt: skip
+        _note(
+            f"baseline: the same {workload.name} transactions on one apsw connection, "
+            f"{settings.clients} threads"
+        )
+        figures = run_sqlite_baseline(
+            workload,
+            root / "baseline.db",
+            settings.clients,
+            settings.warmup_s,
+            settings.duration_s,
+            settings.seed,
+        )
         figures["system"] = "SQLite (apsw), one connection, WAL, synchronous=FULL"
     else:
         request = EpaxdbRequests(workload).next_request(random.Random(settings.seed))
-        _note(f"baseline: puts of {len(request.body)} bytes to 3 etcd members, "
-              f"{settings.clients} clients")  # fmt: skip
-        figures = run_etcd_baseline(root / "etcd", settings.clients, len(request.body),
-                                    settings.warmup_s, settings.duration_s,
-                                    settings.load_procs, settings.seed)  # fmt: skip
+        _note(
+            f"baseline: puts of {len(request.body)} bytes to 3 etcd members, "
+            f"{settings.clients} clients"
+        )
+        figures = run_etcd_baseline(
+            root / "etcd",
+            settings.clients,
+            len(request.body),
+            settings.warmup_s,
+            settings.duration_s,
+            settings.load_procs,
+            settings.seed,
+        )
     result["baseline"] = {"name": settings.baseline, **figures}
     result["baseline_tps"] = figures["throughput_tps"]
     result["baseline_ratio"] = (
         round(result["throughput_tps"] / figures["throughput_tps"], 4)
-        if figures["throughput_tps"] else None
-    )  # fmt: skip
+        if figures["throughput_tps"]
+        else None
+    )
 
 
 def _note(text: str) -> None:

@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from epaxdb.benchmarks.errors import BaselineUnavailable, BenchmarkError
 from epaxdb.benchmarks.http_ops import EtcdPuts
@@ -30,7 +30,6 @@ from epaxdb.runtime.local_cluster import free_port
 
 MEMBERS = 3
 _HEALTHY_TIMEOUT_S = 40.0
-_STOP_TIMEOUT_S = 10.0
 INSTALL_HINT = (
     "the etcd baseline needs the `etcd` server binary on PATH; on Debian or Ubuntu: "
     "`apt-get install etcd-server` (etcd 3.4 or newer, with its HTTP/JSON gateway)"
@@ -60,25 +59,48 @@ class EtcdCluster:
         return f"http://{self.host}:{self.client_ports[member]}"
 
     def command(self, member: int) -> list[str]:
-        cluster = ",".join(f"m{i}=http://{self.host}:{port}"
-                           for i, port in enumerate(self.peer_ports))  # fmt: skip
+        cluster = ",".join(
+            f"m{i}=http://{self.host}:{port}" for i, port in enumerate(self.peer_ports)
+        )
         return [
-            self.binary, "--name", f"m{member}", "--data-dir", str(self.root / f"m{member}"),
-            "--listen-client-urls", self.url(member), "--advertise-client-urls", self.url(member),
-            "--listen-peer-urls", f"http://{self.host}:{self.peer_ports[member]}",
-            "--initial-advertise-peer-urls", f"http://{self.host}:{self.peer_ports[member]}",
-            "--initial-cluster", cluster, "--initial-cluster-token", "epaxdb-bench",
-            "--initial-cluster-state", "new", "--logger", "zap", "--log-outputs", "stderr",
-        ]  # fmt: skip
+            self.binary,
+            "--name",
+            f"m{member}",
+            "--data-dir",
+            str(self.root / f"m{member}"),
+            "--listen-client-urls",
+            self.url(member),
+            "--advertise-client-urls",
+            self.url(member),
+            "--listen-peer-urls",
+            f"http://{self.host}:{self.peer_ports[member]}",
+            "--initial-advertise-peer-urls",
+            f"http://{self.host}:{self.peer_ports[member]}",
+            "--initial-cluster",
+            cluster,
+            "--initial-cluster-token",
+            "epaxdb-bench",
+            "--initial-cluster-state",
+            "new",
+            "--logger",
+            "zap",
+            "--log-outputs",
+            "stderr",
+        ]
 
-    def __enter__(self) -> EtcdCluster:
+    def __enter__(self) -> Self:
         self.root.mkdir(parents=True, exist_ok=True)
         for member in range(MEMBERS):
             with open(self.root / f"m{member}.log", "ab") as log:
-                self.processes.append(subprocess.Popen(
-                    self.command(member), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                    start_new_session=True,
-                ))  # fmt: skip
+                self.processes.append(
+                    subprocess.Popen(
+                        self.command(member),
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=log,
+                        start_new_session=True,
+                    )
+                )
         try:
             self._wait_healthy()
         except BaseException:
@@ -90,15 +112,13 @@ class EtcdCluster:
         self.stop()
 
     def stop(self) -> None:
+        # SIGKILL: the data is thrown away, and on SIGTERM the leader spends seconds
+        # trying to hand its leadership to members that are stopping too.
         for process in self.processes:
             if process.poll() is None:
-                os.kill(process.pid, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
                 os.kill(process.pid, signal.SIGKILL)
-                process.wait()
+        for process in self.processes:
+            process.wait()
         self.processes = []
 
     def version(self) -> str:
@@ -122,22 +142,31 @@ class EtcdCluster:
             except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
                 pass
             if time.monotonic() > deadline:
-                raise BenchmarkError(f"etcd member {member} not healthy after "
-                                     f"{_HEALTHY_TIMEOUT_S:g} s; see {self.root}")  # fmt: skip
+                raise BenchmarkError(
+                    f"etcd member {member} not healthy after "
+                    f"{_HEALTHY_TIMEOUT_S:g} s; see {self.root}"
+                )
             time.sleep(0.1)
 
 
 def run_etcd_baseline(
-    root: Path, clients: int, value_bytes: int, warmup_s: float, duration_s: float,
-    load_procs: int = 1, seed: int = 1,
-) -> dict[str, Any]:  # fmt: skip
+    root: Path,
+    clients: int,
+    value_bytes: int,
+    warmup_s: float,
+    duration_s: float,
+    load_procs: int = 1,
+    seed: int = 1,
+) -> dict[str, Any]:
     binary = find_etcd()
     with EtcdCluster(binary, root) as etcd:
         plan = LoadPlan(
             EtcdPuts(value_bytes),
             tuple(Placement(etcd.url(i % MEMBERS)) for i in range(clients)),
-            warmup_s, duration_s, seed,
-        )  # fmt: skip
+            warmup_s,
+            duration_s,
+            seed,
+        )
         pids = [process.pid for process in etcd.processes]
         cpu = WindowSampler(lambda: total_cpu_s(pids), warmup_s, duration_s)
         counts = [0] * load_procs
@@ -156,12 +185,16 @@ def run_etcd_baseline(
     figures = latency_summary([record[3] for record in samples.records], duration_s)
     server_cpu_s = cpu_after - cpu_before
     count = figures["transactions"]
-    figures.update({
-        "system": f"etcd {version}, {MEMBERS} members on loopback",
-        "value_bytes": value_bytes,
-        "errors": dict(samples.errors),
-        "server_cpu_s": round(server_cpu_s, 3),
-        "loadgen_cpu_s": round(samples.cpu_s, 3),
-        "cpu_ms_per_tx": round((server_cpu_s + samples.cpu_s) * 1000 / count, 4) if count else None,
-    })  # fmt: skip
+    figures.update(
+        {
+            "system": f"etcd {version}, {MEMBERS} members on loopback",
+            "value_bytes": value_bytes,
+            "errors": dict(samples.errors),
+            "server_cpu_s": round(server_cpu_s, 3),
+            "loadgen_cpu_s": round(samples.cpu_s, 3),
+            "cpu_ms_per_tx": round((server_cpu_s + samples.cpu_s) * 1000 / count, 4)
+            if count
+            else None,
+        }
+    )
     return figures

@@ -41,10 +41,12 @@ OK = Outcome(True)
 
 
 def transaction_body(statements: tuple[Statement, ...]) -> bytes:
-    return json.dumps({
-        "statements": [{"sql": sql, "params": list(params)} for sql, params in statements],
-        "timeout_ms": REQUEST_TIMEOUT_MS,
-    }).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "statements": [{"sql": sql, "params": list(params)} for sql, params in statements],
+            "timeout_ms": REQUEST_TIMEOUT_MS,
+        }
+    ).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +81,9 @@ RequestSource = EpaxdbRequests | EtcdPuts
 
 
 async def send(session: aiohttp.ClientSession, url: str, request: Request) -> Outcome:
-    async with session.post(url + request.path, data=request.body, headers=_JSON,
-                            timeout=_CLIENT_TIMEOUT) as response:  # fmt: skip
+    async with session.post(
+        url + request.path, data=request.body, headers=_JSON, timeout=_CLIENT_TIMEOUT
+    ) as response:
         body = await response.read()
         return OK if response.status == 200 else _failure(response.status, body)
 
@@ -89,8 +92,9 @@ async def post_transaction(
     session: aiohttp.ClientSession, url: str, statements: tuple[Statement, ...]
 ) -> Any:
     """POST /v1/tx and return the decoded results; BenchmarkError if it failed."""
-    async with session.post(f"{url}/v1/tx", data=transaction_body(statements), headers=_JSON,
-                            timeout=_CLIENT_TIMEOUT) as response:  # fmt: skip
+    async with session.post(
+        f"{url}/v1/tx", data=transaction_body(statements), headers=_JSON, timeout=_CLIENT_TIMEOUT
+    ) as response:
         body = await response.read()
         if response.status != 200:
             outcome = _failure(response.status, body)

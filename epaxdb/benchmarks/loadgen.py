@@ -89,8 +89,9 @@ def run_load(
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(procs + 1)
     shared = context.Array("q", procs, lock=False)
-    with ProcessPoolExecutor(procs, mp_context=context, initializer=_init_worker,
-                             initargs=(barrier, shared)) as pool:  # fmt: skip
+    with ProcessPoolExecutor(
+        procs, mp_context=context, initializer=_init_worker, initargs=(barrier, shared)
+    ) as pool:
         futures = [
             pool.submit(_worker, plan, range(worker, len(plan.clients), procs), worker)
             for worker in range(procs)
@@ -122,9 +123,12 @@ def _worker(plan: LoadPlan, clients: range, slot: int) -> Samples:
 
 
 async def _drive(
-    plan: LoadPlan, clients: Sequence[int], start: float, progress: MutableSequence[int],
+    plan: LoadPlan,
+    clients: Sequence[int],
+    start: float,
+    progress: MutableSequence[int],
     slot: int,
-) -> Samples:  # fmt: skip
+) -> Samples:
     samples = Samples()
     window_start = start + plan.warmup_s
     window_end = window_start + plan.duration_s

@@ -80,7 +80,7 @@ class WindowSampler(Generic[T]):
         self._warmup_s = warmup_s
         self._duration_s = duration_s
         self._values: list[T] = []
-        self._error: BaseException | None = None
+        self._error: Exception | None = None
         self._thread: threading.Thread | None = None
 
     def start(self, start: float) -> None:
@@ -101,7 +101,7 @@ class WindowSampler(Generic[T]):
             for at in (start + self._warmup_s, start + self._warmup_s + self._duration_s):
                 time.sleep(max(0.0, at - time.monotonic()))
                 self._values.append(self._sample())
-        except BaseException as error:  # handed to result()
+        except Exception as error:  # noqa: BLE001 -- re-raised by result()
             self._error = error
 
 

@@ -19,13 +19,17 @@ def format_text(result: dict[str, Any]) -> str:
     if result.get("wan"):
         setup += f", WAN {result['wan']}"
     lines = [
-        f"{result['workload']}: {setup}, {result['clients']} clients, "
-        f"{result['conflict_pct']:g} % conflicts, {result['duration_s']:g} s measured",
+        (
+            f"{result['workload']}: {setup}, {result['clients']} clients, "
+            f"{result['conflict_pct']:g} % conflicts, {result['duration_s']:g} s measured"
+        ),
         "  " + _figures(result),
-        f"  fast path {_percent(result['fast_path_ratio'])} of {result['fast_commits']} + "
-        f"{result['slow_commits']} instances; CPU {_number(result['cpu_ms_per_tx'])} ms per "
-        f"transaction (replicas {_number(result['replica_cpu_s'])} s, load generator "
-        f"{result['loadgen_cpu_s']} s)",
+        (
+            f"  fast path {_percent(result['fast_path_ratio'])} of {result['fast_commits']} + "
+            f"{result['slow_commits']} instances; CPU {_number(result['cpu_ms_per_tx'])} ms "
+            f"per transaction (replicas {_number(result['replica_cpu_s'])} s, load generator "
+            f"{result['loadgen_cpu_s']} s)"
+        ),
     ]
     if result["errors"]:
         lines.append(f"  errors: {result['errors']}")
@@ -89,10 +93,18 @@ def plot(result: dict[str, Any], path: Path) -> None:
     per_second = result["per_second_tps"]
     timeline.plot(range(1, len(per_second) + 1), per_second, marker="o", label="epaxdb")
     if result.get("baseline"):
-        timeline.axhline(result["baseline_tps"], linestyle="--", color="gray",
-                         label=f"{result['baseline']['name']} (mean)")  # fmt: skip
-    timeline.set(xlabel="second of the window", ylabel="transactions/s", ylim=(0, None),
-                 title=f"{result['workload']}: throughput")  # fmt: skip
+        timeline.axhline(
+            result["baseline_tps"],
+            linestyle="--",
+            color="gray",
+            label=f"{result['baseline']['name']} (mean)",
+        )
+    timeline.set(
+        xlabel="second of the window",
+        ylabel="transactions/s",
+        ylim=(0, None),
+        title=f"{result['workload']}: throughput",
+    )
     timeline.legend()
 
     groups = {"epaxdb": result}

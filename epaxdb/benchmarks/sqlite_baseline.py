@@ -27,9 +27,13 @@ _MAX_TRANSACTIONS_PER_THREAD = 10_000_000
 
 
 def run_sqlite_baseline(
-    workload: Workload, path: Path, clients: int, warmup_s: float, duration_s: float,
+    workload: Workload,
+    path: Path,
+    clients: int,
+    warmup_s: float,
+    duration_s: float,
     seed: int = 1,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     db = apsw.Connection(str(path))
     try:
         mode = db.execute("PRAGMA journal_mode = WAL").fetchall()[0][0]
@@ -43,23 +47,30 @@ def run_sqlite_baseline(
         figures = _drive(db, workload, clients, warmup_s, duration_s, seed)
         if workload.name == "transfer":
             count, total = db.execute(TOTAL_QUERY).fetchall()[0]
-            figures["check"] = {"accounts": count, "total": total,
-                                "expected_total": workload.expected_total,
-                                "ok": count == workload.rows and total == workload.expected_total}  # fmt: skip
+            figures["check"] = {
+                "accounts": count,
+                "total": total,
+                "expected_total": workload.expected_total,
+                "ok": count == workload.rows and total == workload.expected_total,
+            }
     finally:
         db.close()
     return figures
 
 
 def _drive(
-    db: apsw.Connection, workload: Workload, clients: int, warmup_s: float, duration_s: float,
+    db: apsw.Connection,
+    workload: Workload,
+    clients: int,
+    warmup_s: float,
+    duration_s: float,
     seed: int,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     lock = threading.Lock()
     latencies: list[list[float]] = [[] for _ in range(clients)]
     start = time.monotonic()
     window_start, window_end = start + warmup_s, start + warmup_s + duration_s
-    failures: list[BaseException] = []
+    failures: list[Exception] = []
 
     def client(index: int) -> None:
         rng = random.Random(seed * 1_000_003 + index)
@@ -79,7 +90,7 @@ def _drive(
                 done = time.monotonic()
                 if sent >= window_start and done <= window_end:
                     mine.append((done - sent) * 1000)
-        except BaseException as error:  # reported after the run, not lost in a thread
+        except Exception as error:  # noqa: BLE001 -- re-raised after the run, not lost
             failures.append(error)
 
     cpu = WindowSampler(time.process_time, warmup_s, duration_s)

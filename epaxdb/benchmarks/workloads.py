@@ -78,11 +78,14 @@ class Workload:
         """Transactions that (re)create and fill the table, in order."""
         yield ((f"DROP TABLE IF EXISTS {self.table}", ()),)
         if self.name == "transfer":
-            yield ((f"CREATE TABLE {ACCOUNTS_TABLE}"
-                    "(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)", ()),)  # fmt: skip
+            create = (
+                f"CREATE TABLE {ACCOUNTS_TABLE}(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)"
+            )
+            yield ((create, ()),)
             value = INITIAL_BALANCE
         else:
-            yield ((f"CREATE TABLE {KV_TABLE}(id INTEGER PRIMARY KEY, v INTEGER NOT NULL)", ()),)
+            create = f"CREATE TABLE {KV_TABLE}(id INTEGER PRIMARY KEY, v INTEGER NOT NULL)"
+            yield ((create, ()),)
             value = 0
         for start in range(0, self.rows, _SEED_ROWS_PER_TX):
             stop = min(self.rows, start + _SEED_ROWS_PER_TX)

@@ -48,9 +48,11 @@ _WORKLOAD_HELP = {
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "bench", help="run a benchmark", description=__doc__,
+        "bench",
+        help="run a benchmark",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
     targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
     options = _workload_options()
     for name, text in _WORKLOAD_HELP.items():
@@ -71,39 +73,80 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _workload_options() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(add_help=False)
     cluster = options.add_argument_group("cluster")
-    cluster.add_argument("--replicas", type=int, default=None, metavar="N",
-                         help="replicas to start (3, 5 or 7; default 3, or the WAN "
-                         "profile's site count)")  # fmt: skip
-    cluster.add_argument("--url", action="append", default=[], metavar="URL",
-                         help="benchmark running replicas instead (repeat or "
-                         "comma-separate, one per replica, in replica-id order)")  # fmt: skip
-    cluster.add_argument("--batch", choices=("on", "off"), default=None,
-                         help="protocol batching of the replicas started here (default on)")
-    cluster.add_argument("--wan", choices=sorted(PROFILES), metavar="PROFILE",
-                         help="emulate a wide-area network: replica i at site i, messages "
-                         "delayed by half the round trip, clients at each site talk to "
-                         f"their replica; per-site latency is reported ({', '.join(PROFILES)})")  # fmt: skip
+    cluster.add_argument(
+        "--replicas",
+        type=int,
+        default=None,
+        metavar="N",
+        help="replicas to start (3, 5 or 7; default 3, or the WAN profile's site count)",
+    )
+    cluster.add_argument(
+        "--url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="benchmark running replicas instead (repeat or "
+        "comma-separate, one per replica, in replica-id order)",
+    )
+    cluster.add_argument(
+        "--batch",
+        choices=("on", "off"),
+        default=None,
+        help="protocol batching of the replicas started here (default on)",
+    )
+    cluster.add_argument(
+        "--wan",
+        choices=sorted(PROFILES),
+        metavar="PROFILE",
+        help="emulate a wide-area network: replica i at site i, messages "
+        "delayed by half the round trip, clients at each site talk to "
+        f"their replica; per-site latency is reported ({', '.join(PROFILES)})",
+    )
     load = options.add_argument_group("load")
     load.add_argument("--clients", type=int, default=32, help="concurrent closed-loop clients")
     load.add_argument("--duration", type=float, default=10.0, help="seconds measured")
-    load.add_argument("--warmup", type=float, default=2.0,
-                      help="seconds run before measuring (default 2)")  # fmt: skip
-    load.add_argument("--conflict", type=float, default=0.0, metavar="P",
-                      help="percent of transactions touching one hot row (default 0)")
-    load.add_argument("--reads", type=float, default=50.0, metavar="P",
-                      help="mixed: percent of reads (default 50)")  # fmt: skip
+    load.add_argument(
+        "--warmup", type=float, default=2.0, help="seconds run before measuring (default 2)"
+    )
+    load.add_argument(
+        "--conflict",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="percent of transactions touching one hot row (default 0)",
+    )
+    load.add_argument(
+        "--reads",
+        type=float,
+        default=50.0,
+        metavar="P",
+        help="mixed: percent of reads (default 50)",
+    )
     load.add_argument("--rows", type=int, default=10_000, help="rows (accounts) in the table")
-    load.add_argument("--load-procs", type=int, default=1, metavar="K",
-                      help="load-generator processes (when one saturates a core)")
+    load.add_argument(
+        "--load-procs",
+        type=int,
+        default=1,
+        metavar="K",
+        help="load-generator processes (when one saturates a core)",
+    )
     load.add_argument("--seed", type=int, default=1)
     compare = options.add_argument_group("comparison and output")
-    compare.add_argument("--baseline", choices=BASELINES,
-                         help="also run the same load against single-node SQLite "
-                         "(one apsw connection, WAL, synchronous=FULL) or a 3-member etcd")
-    compare.add_argument("--json", action="store_true",
-                         help="print one JSON object (progress stays on stderr)")
-    compare.add_argument("--plot", type=Path, metavar="FILE.png",
-                         help="save throughput and latency plots (needs epaxdb[plot])")
+    compare.add_argument(
+        "--baseline",
+        choices=BASELINES,
+        help="also run the same load against single-node SQLite "
+        "(one apsw connection, WAL, synchronous=FULL) or a 3-member etcd",
+    )
+    compare.add_argument(
+        "--json", action="store_true", help="print one JSON object (progress stays on stderr)"
+    )
+    compare.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.png",
+        help="save throughput and latency plots (needs epaxdb[plot])",
+    )
     return options
 
 
@@ -113,17 +156,26 @@ def _bench_workload(args: argparse.Namespace) -> int:
         if args.plot is not None:
             require_plotting()
         if urls and (args.batch is not None or args.replicas is not None):
-            raise BenchmarkError("--batch and --replicas configure replicas started here; "
-                                 "with --url the replicas are already running")  # fmt: skip
+            raise BenchmarkError(
+                "--batch and --replicas configure replicas started here; "
+                "with --url the replicas are already running"
+            )
         replicas = args.replicas
         if replicas is None:
             replicas = len(PROFILES[args.wan].sites) if args.wan else 3
         settings = BenchSettings(
             Workload(args.workload, args.rows, args.conflict, args.reads),
-            replicas=replicas, clients=args.clients, duration_s=args.duration,
-            warmup_s=args.warmup, batch=args.batch != "off", wan=args.wan, urls=urls,
-            baseline=args.baseline, load_procs=args.load_procs, seed=args.seed,
-        )  # fmt: skip
+            replicas=replicas,
+            clients=args.clients,
+            duration_s=args.duration,
+            warmup_s=args.warmup,
+            batch=args.batch != "off",
+            wan=args.wan,
+            urls=urls,
+            baseline=args.baseline,
+            load_procs=args.load_procs,
+            seed=args.seed,
+        )
         settings.validate()
     except (BaselineUnavailable, PlotUnavailable, BenchmarkError, ConfigError) as error:
         print(f"epaxdb bench: {error}", file=sys.stderr)

@@ -41,8 +41,9 @@ class WanProfile:
 
     def peer_delays_s(self, site: int) -> dict[int, float]:
         """The one-way delay from the replica at `site` to every other replica."""
-        return {other: self.one_way_s(site, other) for other in range(len(self.sites))
-                if other != site}  # fmt: skip
+        return {
+            other: self.one_way_s(site, other) for other in range(len(self.sites)) if other != site
+        }
 
     def fast_quorum_rtt_ms(self, site: int, fast_quorum: int) -> float:
         """The round trip from `site` to its nearest fast quorum (itself and its
