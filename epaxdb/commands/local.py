@@ -1,11 +1,14 @@
 """`epaxdb local`: a whole cluster of replica processes on loopback, in one command.
 
     epaxdb local [--replicas 3] [--data DIR] [--base-port 4001]
+                 [--secret-file F] [--auth-token-file F]
 
 Replica i serves HTTP on BASE+i and talks to its peers on BASE+1000+i; its data
 lives in DIR/replica-i and its log in DIR/replica-i.log. Starting again with the
 same DIR and base port brings the same cluster back. Ctrl-C (or SIGTERM) stops
-every replica cleanly, each by its process id.
+every replica cleanly, each by its process id. --secret-file authenticates the
+replicas to each other; --auth-token-file makes HTTP clients send
+`Authorization: Bearer <token>` (both are passed to every replica).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--base-port", type=int, default=4001, help="first HTTP port")
     parser.add_argument("--cluster-id", default="local")
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--secret-file", type=Path, help="cluster secret for replica connections")
+    parser.add_argument("--auth-token-file", type=Path, help="bearer token HTTP clients must send")
     parser.set_defaults(handler=run_local)
 
 
@@ -43,6 +48,8 @@ def run_local(args: argparse.Namespace) -> int:
         cluster_id=args.cluster_id,
         log_level=args.log_level,
         base_port=args.base_port,
+        secret_file=args.secret_file.resolve() if args.secret_file else None,
+        auth_token_file=args.auth_token_file.resolve() if args.auth_token_file else None,
     )
     try:
         cluster.start_all()
@@ -54,13 +61,16 @@ def run_local(args: argparse.Namespace) -> int:
         for replica_id in range(args.replicas):
             print(f"  replica {replica_id}: {cluster.url(replica_id)}", flush=True)
         first = cluster.url(0)
+        auth = ""
+        if cluster.auth_token_file is not None:
+            auth = f' -H "Authorization: Bearer $(cat {cluster.auth_token_file})"'
         print(
             "try:\n"
-            f"  curl -s {first}/v1/tx -H 'content-type: application/json' -d "
+            f"  curl -s {first}/v1/tx{auth} -H 'content-type: application/json' -d "
             """'{"statements": [{"sql": "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v)"},"""
             """ {"sql": "INSERT OR REPLACE INTO kv VALUES (?, ?)", "params": ["hello", "world"]}]}'\n"""
-            f"  curl -s {first}/v1/status\n"
-            "Ctrl-C stops every replica.",
+            f"  curl -s {first}/v1/status{auth}\n"
+            "Ctrl-C stops every replica. The HTTP API: docs/http-api.md",
             flush=True,
         )
         while not stop.wait(0.5):

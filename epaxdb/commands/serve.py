@@ -12,12 +12,13 @@ import json
 import logging
 import signal
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from aiohttp import web
 
-from analyzer import AnalyzerError, Schema, analyze
+from analyzer import AnalyzerError, Schema, analyze, plan_statement
+from analyzer.plan import StatementPlan
 from epaxdb.config import ClusterConfig
 from epaxdb.errors import ConfigError, EpaxdbError
 from epaxdb.runtime.datadir import DataDirectory
@@ -33,6 +34,7 @@ from epaxdb.runtime.transport import Address
 from epaxdb.runtime.wan import PROFILES, wan_profile
 from epaxdb.storage import StateDatabase, Statement
 from server.app import make_app
+from server.keys import DEFAULT_MAX_BODY_BYTES, ServerSettings
 
 logger = logging.getLogger("epaxdb.serve")
 
@@ -46,7 +48,9 @@ Run one replica of a cluster.
 --peers lists every replica, this one included; ids are 0..n-1. A cluster file is
 JSON: {"cluster_id": "...", "replicas": [{"id": 0, "address": "HOST:PORT",
 "http": "HOST:PORT"}, ...]}. The cluster secret, if any, is read from --secret-file
-(its bytes, stripped). Exit status: 0 after a clean shutdown, 1 if the replica
+(its bytes, stripped); it authenticates replicas to each other. --auth-token-file
+holds a bearer token clients must send on /v1 routes and /metrics (docs/http-api.md).
+Exit status: 0 after a clean shutdown, 1 if the replica
 stopped on a failure (storage, invariant), 2 for a bad configuration or a data
 directory it may not use. See docs/runtime.md."""
 
@@ -63,12 +67,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--id", type=int, required=True, help="this replica's id (0..n-1)")
-    parser.add_argument("--peers", metavar="ID=HOST:PORT,...",
-                        help="replica-to-replica address of every replica, this one included")
-    parser.add_argument("--cluster", metavar="FILE", type=Path,
-                        help="cluster file (JSON) instead of --peers/--cluster-id")
-    parser.add_argument("--listen", metavar="HOST:PORT",
-                        help="bind address for replicas (default: this replica's peer address)")
+    parser.add_argument(
+        "--peers",
+        metavar="ID=HOST:PORT,...",
+        help="replica-to-replica address of every replica, this one included",
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="FILE",
+        type=Path,
+        help="cluster file (JSON) instead of --peers/--cluster-id",
+    )
+    parser.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="bind address for replicas (default: this replica's peer address)",
+    )
     parser.add_argument("--http", metavar="HOST:PORT", help="HTTP address for clients")
     parser.add_argument("--data", type=Path, required=True, help="data directory")
     parser.add_argument("--cluster-id", default="epaxdb", help="cluster name (default: epaxdb)")
@@ -80,6 +94,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="benchmarks only: delay messages to each peer by half the "
                         "round trip between the sites of NAME (replica i at site i; "
                         f"{', '.join(sorted(PROFILES))})")  # fmt: skip
+    parser.add_argument(
+        "--auth-token-file", type=Path, help="file holding the bearer token HTTP clients must send"
+    )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help="largest HTTP request body accepted (default: 16 MiB)",
+    )
     parser.add_argument("--log-level", default="info",
                         choices=("debug", "info", "warning", "error"))  # fmt: skip
     parser.set_defaults(handler=_serve)
@@ -89,6 +112,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 class ServeConfig:
     node: NodeSettings
     http: Address
+    server: ServerSettings = field(default_factory=ServerSettings)
 
 
 def load_config(args: argparse.Namespace) -> ServeConfig:
@@ -114,12 +138,19 @@ def load_config(args: argparse.Namespace) -> ServeConfig:
         listen = Address.parse(args.listen) if args.listen else None
         http = Address.parse(args.http) if args.http else http_addresses.get(args.id)
         secret = args.secret_file.read_bytes().strip() if args.secret_file else None
+        auth_token = args.auth_token_file.read_text().strip() if args.auth_token_file else None
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ConfigError(f"bad cluster configuration: {error}") from error
     if http is None:
         raise ConfigError("give --http (or an http address in the cluster file)")
     if secret == b"":
         raise ConfigError(f"the secret file {args.secret_file} is empty")
+    if auth_token == "":
+        raise ConfigError(f"the auth token file {args.auth_token_file} is empty")
+    try:
+        server = ServerSettings(max_body_bytes=args.max_body_bytes, auth_token=auth_token)
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
     settings = NodeSettings(
         cluster_id=cluster_id, replica_id=args.id, peers=peers, data_dir=args.data,
         listen=listen, secret=secret,
@@ -131,7 +162,7 @@ def load_config(args: argparse.Namespace) -> ServeConfig:
         profile = wan_profile(args.wan_profile)
         profile.check_cluster_size(len(peers))
         settings = replace(settings, peer_delays_s=profile.peer_delays_s(args.id))
-    return ServeConfig(settings, http)
+    return ServeConfig(settings, http, server)
 
 
 # Refusals that DDL this replica has not executed yet could explain.
@@ -159,7 +190,18 @@ class AnalyzerKeys:
             raise
         reads, writes, is_global = analysis.conflict_keys()
         bound = tuple((statement.sql, statement.params) for statement in analysis.statements)
-        return AnalyzedTransaction(bound, reads, writes, is_global)
+        return AnalyzedTransaction(bound, reads, writes, is_global, _writers(statements, schema))
+
+
+def _writers(statements: Sequence[Statement], schema: Schema) -> tuple[int, ...]:
+    """Indexes of the statements that may change the database (DML, DDL, or anything
+    with a write key). Their plans are cached: `analyze` just built them."""
+    writers = []
+    for index, (sql, _) in enumerate(statements):
+        plan = plan_statement(schema, sql)
+        if not isinstance(plan, StatementPlan) or plan.kind != "read" or plan.writes:
+            writers.append(index)
+    return tuple(writers)
 
 
 def open_sql_machine(directory: DataDirectory) -> SqlStateMachine:
@@ -184,7 +226,7 @@ async def serve(config: ServeConfig) -> int:
                   error=type(error).__name__)  # fmt: skip
         refused = isinstance(error, (ConfigError, DataDirectoryInUse))
         return EXIT_CONFIG if refused else EXIT_FAILED
-    runner = web.AppRunner(make_app(node), access_log=None)
+    runner = web.AppRunner(make_app(node, config.server), access_log=None)
     try:
         await node.start()
         await runner.setup()

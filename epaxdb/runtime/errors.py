@@ -3,12 +3,14 @@
 The split follows what a caller can do about each one: `Unavailable` means the
 transaction never entered the protocol (safe to retry anywhere); `OutcomeUnknown`
 means it did and may still commit (retry with the same request id, which execution
-deduplicates); `DataDirectoryInUse` and `IdentityMismatch` stop a replica at startup.
+deduplicates); `NotCaughtUp` means a request waited in vain for this replica to
+execute an earlier commit (nothing submitted); `DataDirectoryInUse` and `IdentityMismatch` stop a replica at startup.
 """
 
 from __future__ import annotations
 
 from epaxdb.errors import ConfigError, EpaxdbError
+from epaxdb.ids import InstanceId
 
 
 class Unavailable(EpaxdbError):
@@ -34,7 +36,29 @@ class IdentityMismatch(ConfigError):
 
 
 class InvalidRequest(EpaxdbError):
-    """A client request that is not a well-formed transaction (nothing submitted)."""
+    """A client request that is not a well-formed transaction (nothing submitted).
+    `statement` is the index of the offending statement, when one is to blame."""
+
+    code = "bad_request"
+
+    def __init__(self, message: str, statement: int | None = None) -> None:
+        super().__init__(message)
+        self.statement = statement
+
+
+class NotReadOnly(InvalidRequest):
+    """A statement of a request that must only read (a query) could change the database."""
+
+    code = "not_read_only"
+
+
+class NotCaughtUp(EpaxdbError):
+    """The replica did not execute the instance a request asked to wait for (`after`)
+    in time. Nothing was submitted: retrying, here or elsewhere, is safe."""
+
+    def __init__(self, instance_id: InstanceId, message: str) -> None:
+        super().__init__(message)
+        self.instance_id = instance_id
 
 
 class SchemaMayBeStale(EpaxdbError):

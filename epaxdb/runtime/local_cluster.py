@@ -5,7 +5,9 @@ log (JSON lines) appended to `root/replica-N.log`, so a restarted replica's hist
 stays in one file. Ports are ephemeral ones chosen when the cluster is created and
 kept across restarts, since peers address each other by them. Processes are
 stopped by PID only: `stop` sends SIGTERM (a clean shutdown), `kill` SIGKILL (a
-crash). `submit` is a minimal asynchronous client of `POST /v1/tx`.
+crash). `submit` is a minimal asynchronous client of `POST /v1/tx`. A cluster
+secret file (replica connections) and an auth token file (HTTP clients) are passed
+to every replica as given.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -47,6 +49,8 @@ class LocalCluster:
         host: str = "127.0.0.1",
         base_port: int | None = None,
         serve_args: Sequence[str] = (),
+        secret_file: Path | None = None,
+        auth_token_file: Path | None = None,
     ) -> None:
         """Ports are ephemeral unless `base_port` is given: then replica i serves HTTP
         on `base_port + i` and talks to its peers on `base_port + 1000 + i`, the same
@@ -65,6 +69,9 @@ class LocalCluster:
             self.http_ports = [base_port + i for i in range(size)]
             self.peer_ports = [base_port + 1000 + i for i in range(size)]
         self.serve_args = tuple(serve_args)
+        self.secret_file = secret_file
+        self.auth_token_file = auth_token_file
+        self.auth_token = auth_token_file.read_text().strip() if auth_token_file else None
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
 
     def __enter__(self) -> LocalCluster:
@@ -87,12 +94,21 @@ class LocalCluster:
 
     def command(self, replica_id: int) -> list[str]:
         peers = ",".join(f"{i}={self.host}:{port}" for i, port in enumerate(self.peer_ports))
-        return [
+        command = [
             sys.executable, "-m", "epaxdb", "serve", "--id", str(replica_id),
             "--peers", peers, "--http", f"{self.host}:{self.http_ports[replica_id]}",
             "--data", str(self.data_dir(replica_id)), "--cluster-id", self.cluster_id,
             "--log-level", self.log_level, *self.serve_args,
         ]  # fmt: skip
+        if self.secret_file is not None:
+            command += ["--secret-file", str(self.secret_file)]
+        if self.auth_token_file is not None:
+            command += ["--auth-token-file", str(self.auth_token_file)]
+        return command
+
+    def headers(self) -> dict[str, str]:
+        """What a client of this cluster sends with every request (the bearer token)."""
+        return {"Authorization": f"Bearer {self.auth_token}"} if self.auth_token else {}
 
     def start(self, replica_id: int) -> None:
         if replica_id in self.processes and self.processes[replica_id].poll() is None:
@@ -139,7 +155,10 @@ class LocalCluster:
     # ------------------------------------------------------------------ observation
 
     def status(self, replica_id: int, timeout_s: float = 5.0) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.url(replica_id)}/v1/status", timeout=timeout_s) as r:
+        request = urllib.request.Request(
+            f"{self.url(replica_id)}/v1/status", headers=self.headers()
+        )
+        with urllib.request.urlopen(request, timeout=timeout_s) as r:
             return dict(json.load(r))
 
     def wait_ready(self, replica_ids: list[int] | None = None, timeout_s: float = 30.0) -> None:

@@ -4,8 +4,8 @@ The node knows instances, batches and commands; a `StateMachine` knows what a
 command *means*. It turns a client request into a `Command` (payload plus conflict
 keys) on the replica the client talks to, and applies committed batches on every
 replica. The SQL state machine (sql_machine.py) is the real one; tests plug in small
-ones. Threads: `prepare` runs on the event loop; every other method runs on the
-node's single state-machine thread, one call at a time.
+ones. Threads: `prepare` and `prepare_read` run on the event loop; every other
+method runs on the node's single state-machine thread, one call at a time.
 
 Executed markers. A machine records, atomically with each command's effects, a
 marker naming the command's position `owner.slot.index.count` (index in its batch,
@@ -30,9 +30,26 @@ class StateMachine(Protocol):
     engine_version: str
     settings: tuple[tuple[str, str], ...]
 
-    def prepare(self, request: Any, request_id: str) -> Command:
+    def prepare(self, request: Any, request_id: str, *, read_only: bool = False) -> Command:
         """Build the command for a client request, or raise the refusal
-        (`SchemaMayBeStale` wrapping it when newer DDL could change the verdict)."""
+        (`SchemaMayBeStale` wrapping it when newer DDL could change the verdict;
+        `NotReadOnly` when `read_only` and the request could change the state)."""
+        ...
+
+    def prepare_read(self, request: Any) -> Any:
+        """Check a request for `read_local` (refusals as for a read-only `prepare`)."""
+        ...
+
+    def read_local(self, prepared: Any) -> Any:
+        """Answer a prepared read from this replica's current state, replicating nothing."""
+        ...
+
+    def lookup(self, request_id: str) -> Any | None:
+        """The stored result of the command with this request id, if it executed here."""
+        ...
+
+    def executed_count(self) -> int:
+        """How many command executions the state reflects (the count in `state_hash`)."""
         ...
 
     def barrier(self, request_id: str) -> Command:

@@ -22,6 +22,15 @@ derive the floor), and so does a `FloorRecord` before it is written (a restarted
 replica treats every slot at or below its durable floor as executed). Every other
 message leaves as soon as its records are durable.
 
+Catching up (`wait_executed`, the `after` of a request): a client may ask this
+replica to reflect an instance before serving it, e.g. one that committed on another
+replica (read-your-writes). An instance is reflected once the core executed it and
+the state machine applied it: instances handed to the machine thread are "in flight"
+from `take_ready` until their batch is applied, and the rest is told by the core's
+executed prefix, the GC floor and the set of applied instances above them. Waiters
+share one future per instance, resolved when an applied batch (or the core's prefix)
+covers it; nothing polls.
+
 Failure: any error from the log, the state machine or the core stops the node. It
 sends nothing more, answers pending clients `OutcomeUnknown`, logs one
 `node_failed` line, and `run()` re-raises, so `epaxdb serve` exits non-zero. A
@@ -41,21 +50,29 @@ import os
 import random
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from epaxdb.command import Command
 from epaxdb.config import ClusterConfig
 from epaxdb.errors import ConfigError
-from epaxdb.ids import ReplicaId
+from epaxdb.execution import ExecutedSet
+from epaxdb.ids import InstanceId, ReplicaId
 from epaxdb.messages import PROTOCOL_VERSION, Gossip, Message
 from epaxdb.records import DurableRecord, Execution, FloorRecord, Outgoing
 from epaxdb.replica import Replica
 from epaxdb.runtime.datadir import DataDirectory, Identity
-from epaxdb.runtime.errors import OutcomeUnknown, SchemaMayBeStale, Unavailable
+from epaxdb.runtime.errors import (
+    InvalidRequest,
+    NotCaughtUp,
+    OutcomeUnknown,
+    SchemaMayBeStale,
+    Unavailable,
+)
 from epaxdb.runtime.events import log_event
 from epaxdb.runtime.handshake import Hello
 from epaxdb.runtime.log import InstanceLog, open_log
@@ -65,6 +82,7 @@ from epaxdb.runtime.transport import Address, Transport
 logger = logging.getLogger("epaxdb.node")
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 _FORGET_INTERVAL_S = 1.0
 
 
@@ -97,7 +115,8 @@ class NodeSettings:
 
 @dataclass(slots=True)
 class _Waiting:
-    """Clients waiting for one request id proposed here."""
+    """Clients waiting for one thing: the result of a request id proposed here, or
+    the execution of one instance here."""
 
     future: asyncio.Future[Any]
     waiters: int = 0
@@ -112,6 +131,17 @@ class NodeCounters:
     answered: int = 0
     timed_out: int = 0
     pending_peak: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """Whether this replica can commit: it serves and is connected (both ways) to a
+    majority of the replicas, itself included."""
+
+    ready: bool
+    connected: tuple[ReplicaId, ...]
+    majority: int
+    reason: str | None
 
 
 class Node:
@@ -155,6 +185,10 @@ class Node:
         self._inbound: deque[tuple[ReplicaId, Message]] = deque()
         self._proposals: deque[Command] = deque()
         self._pending: dict[str, _Waiting] = {}
+        # Catching up: see the module docstring.
+        self._applied = ExecutedSet(config.replica_count, machine.executed_instances())
+        self._in_flight: set[InstanceId] = set()
+        self._catch_up: dict[InstanceId, _Waiting] = {}
         self._wake = asyncio.Event()
         self._stopping = False  # no new iteration, no new client
         self._closing = False  # stop() has begun
@@ -243,23 +277,102 @@ class Node:
     # ------------------------------------------------------------------ clients
 
     async def submit(
-        self, request: Any, request_id: str | None = None, timeout_s: float = 10.0
+        self,
+        request: Any,
+        request_id: str | None = None,
+        timeout_s: float = 10.0,
+        *,
+        read_only: bool = False,
+        after: InstanceId | None = None,
     ) -> Any:
         """Replicate `request` and return its result on this replica.
 
+        `read_only` makes the machine refuse a request that could change the state (a
+        query ordered like a transaction). `after`: first wait until this replica
+        executed that instance (`wait_executed`), then analyse and submit; the wait
+        counts against `timeout_s`.
+
         Raises the machine's refusal (nothing submitted), `Unavailable` (nothing
-        submitted) or `OutcomeUnknown` (submitted, no result in time)."""
+        submitted), `NotCaughtUp` (nothing submitted) or `OutcomeUnknown` (submitted,
+        no result in time)."""
         self._check_accepting()
+        deadline = self._loop.time() + timeout_s
+        if after is not None:
+            await self.wait_executed(after, timeout_s)
         request_id = request_id or uuid.uuid4().hex
         if request_id not in self._pending:
-            command = await self._prepare(request, request_id, timeout_s)
+            command = await self._prepare(request, request_id, self._left(deadline), read_only)
             if request_id not in self._pending:  # a twin may have entered meanwhile
                 self._propose(command)
-        return await self._result(request_id, timeout_s)
+        return await self._result(request_id, self._left(deadline))
 
-    async def _prepare(self, request: Any, request_id: str, timeout_s: float) -> Command:
+    async def read_local(
+        self, request: Any, *, after: InstanceId | None = None, timeout_s: float = 10.0
+    ) -> Any:
+        """Answer a read from this replica's current state, replicating nothing (after
+        waiting for `after`, bounded by `timeout_s`). Raises the machine's refusal,
+        `Unavailable` or `NotCaughtUp`."""
+        self._check_serving()
+        if after is not None:
+            await self.wait_executed(after, timeout_s)
         try:
-            return self._machine.prepare(request, request_id)
+            prepared = self._machine.prepare_read(request)
+        except SchemaMayBeStale as stale:
+            # A local read answers for this replica's state: if its schema lacks the
+            # table, so does the state the read would see.
+            raise stale.refusal from None
+        return await self._on(self._machine_thread, self._machine.read_local, prepared)
+
+    async def lookup(self, request_id: str) -> Any | None:
+        """The stored result of the request id if this replica executed it, else None."""
+        self._check_serving()
+        return await self._on(self._machine_thread, self._machine.lookup, request_id)
+
+    async def wait_executed(self, instance_id: InstanceId, timeout_s: float) -> None:
+        """Return once this replica's state reflects `instance_id` (executed here, or
+        at or below the GC floor); `NotCaughtUp` if it does not within `timeout_s`."""
+        if not 0 <= instance_id.owner < self.config.replica_count or instance_id.slot < 1:
+            raise InvalidRequest(f"instance {instance_id} does not exist in this cluster")
+        self._check_serving()
+        if self._reflects(instance_id):
+            return
+        if instance_id not in self._catch_up:
+            self._catch_up[instance_id] = _Waiting(self._loop.create_future())
+        try:
+            await self._await_shared(self._catch_up, instance_id, timeout_s)
+        except TimeoutError:
+            raise NotCaughtUp(
+                instance_id,
+                f"this replica has not executed instance {instance_id.owner}.{instance_id.slot} "
+                f"within {timeout_s:g} s (it may lag, or the instance may not exist yet); "
+                "nothing was submitted",
+            ) from None
+
+    def _reflects(self, instance_id: InstanceId) -> bool:
+        if instance_id in self._in_flight:
+            return False
+        owner, slot = instance_id.owner, instance_id.slot
+        return (
+            instance_id in self._applied
+            or slot <= self._replica.executed_prefix[owner]
+            or slot <= self._replica.floor[owner]
+        )
+
+    def _release_caught_up(self) -> None:
+        for instance_id, waiting in list(self._catch_up.items()):
+            if self._reflects(instance_id):
+                del self._catch_up[instance_id]
+                if not waiting.future.done():
+                    waiting.future.set_result(None)
+
+    def _left(self, deadline: float) -> float:
+        return max(deadline - self._loop.time(), 0.001)
+
+    async def _prepare(
+        self, request: Any, request_id: str, timeout_s: float, read_only: bool
+    ) -> Command:
+        try:
+            return self._machine.prepare(request, request_id, read_only=read_only)
         except SchemaMayBeStale:
             pass
         # The refusal may come from DDL this replica has not executed yet. A barrier
@@ -273,13 +386,16 @@ class Node:
         except OutcomeUnknown:
             raise Unavailable("could not catch up with the cluster's schema in time") from None
         try:
-            return self._machine.prepare(request, request_id)
+            return self._machine.prepare(request, request_id, read_only=read_only)
         except SchemaMayBeStale as stale:
             raise stale.refusal from None
 
-    def _check_accepting(self) -> None:
+    def _check_serving(self) -> None:
         if self._stopping or self.failure is not None:
             raise Unavailable("the replica is not accepting transactions")
+
+    def _check_accepting(self) -> None:
+        self._check_serving()
         if len(self._pending) >= self.settings.max_pending:
             raise Unavailable(f"overloaded: {len(self._pending)} transactions in flight")
 
@@ -292,11 +408,8 @@ class Node:
         self.counters.pending_peak = max(self.counters.pending_peak, len(self._pending))
 
     async def _result(self, request_id: str, timeout_s: float) -> Any:
-        waiting = self._pending[request_id]
-        waiting.waiters += 1
         try:
-            async with asyncio.timeout(timeout_s):
-                return await asyncio.shield(waiting.future)
+            return await self._await_shared(self._pending, request_id, timeout_s)
         except TimeoutError:
             self.counters.timed_out += 1
             raise OutcomeUnknown(
@@ -304,18 +417,66 @@ class Node:
                 f"no result within {timeout_s:g} s; the transaction may still commit "
                 "(retry with the same request_id)",
             ) from None
+
+    @staticmethod
+    async def _await_shared(table: dict[K, _Waiting], key: K, timeout_s: float) -> Any:
+        """Wait at most `timeout_s` for the shared future of `key` in `table` (TimeoutError
+        otherwise); the last waiter to leave removes the entry."""
+        waiting = table[key]
+        waiting.waiters += 1
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await asyncio.shield(waiting.future)
         finally:
             waiting.waiters -= 1
-            if waiting.waiters == 0 and self._pending.get(request_id) is waiting:
-                del self._pending[request_id]
+            if waiting.waiters == 0 and table.get(key) is waiting:
+                del table[key]
+
+    def readiness(self) -> Readiness:
+        majority = self.config.replica_count // 2 + 1
+        connected = (self.replica_id,) + tuple(
+            replica_id
+            for replica_id, status in self.transport.peer_status().items()
+            if status.outbound and status.inbound
+        )
+        reason = None
+        if self._stopping or self.failure is not None:
+            reason = "the replica is stopping or stopped after a failure"
+        elif len(connected) < majority:
+            reason = (
+                f"connected to {len(connected)} of {self.config.replica_count} replicas "
+                f"(itself included); committing needs {majority}"
+            )
+        return Readiness(reason is None, tuple(sorted(connected)), majority, reason)
+
+    def stats(self) -> dict[str, int]:
+        """Counters and sizes, read without waiting (for metrics and status)."""
+        stats = self._replica.stats
+        return {
+            "fast_commits": stats.fast_commits,
+            "slow_commits": stats.slow_commits,
+            "recoveries_started": stats.recoveries_started,
+            "recovery_commits": stats.recovery_commits,
+            "instances_executed": stats.instances_executed,
+            "commands_executed": stats.commands_executed,
+            "instances_in_memory": self._replica.instance_count,
+            "log_bytes": self._log.size_bytes,
+            "log_syncs": self._log.stats.syncs,
+            "pending": len(self._pending),
+            "catching_up": len(self._catch_up),
+            "messages_dropped_malformed": self.transport.messages_dropped_malformed,
+            **asdict(self.counters),
+        }
 
     async def status(self) -> dict[str, Any]:
-        state_hash = None
+        state_hash = executed_count = None
         if self.failure is None and not self._stopping:
-            state_hash = await self._loop.run_in_executor(
-                self._machine_thread, self._machine.state_hash
+            state_hash, executed_count = await self._loop.run_in_executor(
+                self._machine_thread,
+                lambda: (self._machine.state_hash(), self._machine.executed_count()),
             )
         peers = self.transport.peer_status()
+        stats = self.stats()
         return {
             "replica_id": self.replica_id,
             "pid": os.getpid(),
@@ -330,20 +491,15 @@ class Node:
                 for replica_id, status in peers.items()
             ],
             "executed_prefix": list(self._replica.executed_prefix),
+            "executed_count": executed_count,
             "floor": list(self._replica.floor),
-            "instances_in_memory": self._replica.instance_count,
+            "instances_in_memory": stats.pop("instances_in_memory"),
             "state_hash": state_hash,
-            "log_bytes": self._log.size_bytes,
-            "log_syncs": self._log.stats.syncs,
-            "pending": len(self._pending),
-            "messages_dropped_malformed": self.transport.messages_dropped_malformed,
-            "stats": {
-                "fast_commits": self._replica.stats.fast_commits,
-                "slow_commits": self._replica.stats.slow_commits,
-                "recoveries_started": self._replica.stats.recoveries_started,
-                "commands_executed": self._replica.stats.commands_executed,
-                **asdict(self.counters),
-            },
+            "log_bytes": stats.pop("log_bytes"),
+            "log_syncs": stats.pop("log_syncs"),
+            "pending": stats.pop("pending"),
+            "messages_dropped_malformed": stats.pop("messages_dropped_malformed"),
+            "stats": stats,
             "links": {
                 str(replica_id): asdict(stats)
                 for replica_id, stats in self.transport.link_stats().items()
@@ -378,6 +534,9 @@ class Node:
                     replica.propose(self._proposals.popleft())
                 replica.tick(self._loop.time() * 1000.0)
                 ready = replica.take_ready()
+                # From now on the core counts these as executed; the state does not
+                # reflect them until their batch is applied.
+                self._in_flight.update(e.instance_id for e in ready.executions)
                 if ready:
                     self.counters.readies += 1
                     if ready.records:
@@ -388,6 +547,8 @@ class Node:
                         self._send(ready.messages, applying)
                     if ready.executions:
                         applying = self._apply_later(ready.executions)
+                if self._catch_up:  # the core's prefix may cover instances without a batch
+                    self._release_caught_up()
                 self._maybe_forget()
             if applying is not None:
                 await applying
@@ -429,7 +590,7 @@ class Node:
 
     def _apply_later(self, executions: list[Execution]) -> asyncio.Future[Any]:
         future = self._loop.run_in_executor(self._machine_thread, self._apply, executions)
-        future.add_done_callback(self._on_applied)
+        future.add_done_callback(partial(self._on_applied, executions))
         return future
 
     def _apply(self, executions: list[Execution]) -> list[tuple[str, Any]]:
@@ -441,13 +602,22 @@ class Node:
                 answered.append((command.request_id, result))
         return answered
 
-    def _on_applied(self, future: asyncio.Future[list[tuple[str, Any]]]) -> None:
+    def _on_applied(
+        self, executions: list[Execution], future: asyncio.Future[list[tuple[str, Any]]]
+    ) -> None:
         if future.cancelled():
             return
         error = future.exception()
         if error is not None:
             self._fail(error)
             return
+        for execution in executions:
+            self._in_flight.discard(execution.instance_id)
+            self._applied.add(execution.instance_id)
+        for owner, slot in enumerate(self._replica.executed_prefix):
+            self._applied.advance_prefix(owner, slot)  # keeps the set small
+        if self._catch_up:
+            self._release_caught_up()
         answered = future.result()
         self.counters.executions_applied += len(answered)
         for request_id, result in answered:
@@ -496,12 +666,17 @@ class Node:
 
     def _abandon_pending(self, reason: str) -> None:
         """Every pending command entered (or is about to enter) the core: its outcome
-        is unknown to this replica now."""
+        is unknown to this replica now. Clients still catching up submitted nothing."""
         for request_id, waiting in list(self._pending.items()):
             if not waiting.future.done():
                 waiting.future.set_exception(OutcomeUnknown(request_id, reason))
                 waiting.future.exception()  # retrieved: no "never retrieved" warning
         self._pending.clear()
+        for waiting in self._catch_up.values():
+            if not waiting.future.done():
+                waiting.future.set_exception(Unavailable(reason))
+                waiting.future.exception()
+        self._catch_up.clear()
 
 
 def _has_floor(records: list[DurableRecord]) -> bool:

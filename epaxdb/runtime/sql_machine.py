@@ -38,13 +38,21 @@ import msgpack
 from epaxdb.command import Batch, Command, ConflictKey
 from epaxdb.ids import InstanceId
 from epaxdb.records import Execution
-from epaxdb.runtime.errors import InvalidRequest
-from epaxdb.runtime.machine import instances_fully_executed, marker, markers_at_or_below
+from epaxdb.runtime.errors import InvalidRequest, NotReadOnly
+from epaxdb.runtime.machine import (
+    instances_fully_executed,
+    marker,
+    markers_at_or_below,
+    parse_marker,
+)
 from epaxdb.storage import (
     SCHEMA_CHANGED,
     CatalogRow,
+    LocalQueryError,
+    RowsResult,
     StateDatabase,
     Statement,
+    TransactionError,
     TransactionResult,
     TransactionSpec,
 )
@@ -62,12 +70,26 @@ class SchemaSnapshot:
 @dataclass(frozen=True, slots=True)
 class AnalyzedTransaction:
     """The analysis' verdict: the statements as they will execute (the analyzer may
-    normalise parameters) and their conflict keys."""
+    normalise parameters), their conflict keys, and which statements may change the
+    database (`writers`, indexes; a query must have none)."""
 
     statements: tuple[Statement, ...]
     reads: frozenset[ConflictKey]
     writes: frozenset[ConflictKey]
     is_global: bool
+    writers: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalRead:
+    """Rows read from this replica's state without replication (`read_local`).
+    `executed_count` says which state: how many executions it reflects (the count
+    `state_hash` covers). On a failing statement, `error` names it and `results` is
+    empty."""
+
+    results: tuple[RowsResult, ...]
+    executed_count: int
+    error: TransactionError | None = None
 
 
 # Statements + schema -> analysed transaction; raises the analyzer's refusal.
@@ -107,20 +129,21 @@ def validate_statements(request: Any) -> tuple[Statement, ...]:
     statements = []
     for index, item in enumerate(request):
         if not isinstance(item, (list, tuple)) or len(item) != 2:
-            raise InvalidRequest(f"statement {index} is not a (sql, params) pair")
+            raise InvalidRequest(f"statement {index} is not a (sql, params) pair", index)
         sql, params = item
         if not isinstance(sql, str) or not sql.strip():
-            raise InvalidRequest(f"statement {index} has no SQL text")
+            raise InvalidRequest(f"statement {index} has no SQL text", index)
         values = params.values() if isinstance(params, dict) else params
         if not isinstance(params, (list, tuple, dict)) or not all(
             isinstance(v, _SQL_VALUE_TYPES) for v in values
         ):
             raise InvalidRequest(
                 f"statement {index}: params must be a list or an object of "
-                "null, number, string or bytes values"
+                "null, number, string or bytes values",
+                index,
             )
         if isinstance(params, dict) and not all(isinstance(k, str) for k in params):
-            raise InvalidRequest(f"statement {index}: parameter names must be strings")
+            raise InvalidRequest(f"statement {index}: parameter names must be strings", index)
         statements.append((sql, params))
     return tuple(statements)
 
@@ -134,10 +157,9 @@ class SqlStateMachine:
         self._markers = {m if isinstance(m, str) else m.decode() for m in db.executed_markers()}
         self._schema = self._read_schema()
 
-    def prepare(self, request: Any, request_id: str) -> Command:
-        statements = validate_statements(request)
+    def prepare(self, request: Any, request_id: str, *, read_only: bool = False) -> Command:
         schema = self._schema
-        analysed = self._analyze(statements, schema)
+        analysed = self._analysed(request, schema, read_only)
         payload = TransactionPayload(
             analysed.statements,
             timestamp_ms=time.time_ns() // 1_000_000,
@@ -147,6 +169,24 @@ class SqlStateMachine:
         return Command(
             request_id, payload.encode(), analysed.reads, analysed.writes, analysed.is_global
         )
+
+    def prepare_read(self, request: Any) -> tuple[Statement, ...]:
+        """The statements of a local read, checked like a query's (`read_local`)."""
+        return self._analysed(request, self._schema, read_only=True).statements
+
+    def _analysed(
+        self, request: Any, schema: SchemaSnapshot, read_only: bool
+    ) -> AnalyzedTransaction:
+        statements = validate_statements(request)
+        analysed = self._analyze(statements, schema)
+        if read_only and analysed.writers:
+            index = analysed.writers[0]
+            raise NotReadOnly(
+                f"statement {index} ({statements[index][0][:160]!r}) may change the "
+                "database; a query may only read",
+                index,
+            )
+        return analysed
 
     def barrier(self, request_id: str) -> Command:
         payload = TransactionPayload((), time.time_ns() // 1_000_000, 0, None)
@@ -181,6 +221,24 @@ class SqlStateMachine:
             self._schema = self._read_schema()
         return results
 
+    def read_local(self, statements: Sequence[Statement]) -> LocalRead:
+        # The machine thread is the only writer, so the statements (each in its own
+        # read transaction) and the count all see one state.
+        results = []
+        for index, (sql, params) in enumerate(statements):
+            try:
+                results.append(self._db.query_local(sql, params))
+            except LocalQueryError as error:
+                failed = TransactionError(error.code, error.message, statement_index=index)
+                return LocalRead((), self._db.executed_count(), failed)
+        return LocalRead(tuple(results), self._db.executed_count())
+
+    def lookup(self, request_id: str) -> TransactionResult | None:
+        return self._db.stored_result(request_id)
+
+    def executed_count(self) -> int:
+        return self._db.executed_count()
+
     def executed_instances(self) -> frozenset[InstanceId]:
         return instances_fully_executed(self._markers)
 
@@ -198,3 +256,11 @@ class SqlStateMachine:
 
     def _read_schema(self) -> SchemaSnapshot:
         return SchemaSnapshot(self._db.schema_version(), tuple(self._db.catalog_rows()))
+
+
+def executed_at(result: TransactionResult) -> InstanceId:
+    """The instance whose execution produced `result` (the first one, for a retry)."""
+    if result.marker is None:
+        raise ValueError(f"the result of {result.request_id!r} carries no executed marker")
+    instance_id, _, _ = parse_marker(str(result.marker))
+    return instance_id

@@ -43,7 +43,7 @@ RELEASE_SAVEPOINT = "RELEASE epaxdb_statements"
 # without it, changes() would start each transaction with whatever the previous one left.
 RESET_CHANGES = "DELETE FROM _epaxdb_position WHERE 0"
 SCHEMA_VERSION = "PRAGMA schema_version"
-SELECT_RESULT = "SELECT result FROM _epaxdb_applied WHERE request_id = ?"
+SELECT_RESULT = "SELECT result, marker FROM _epaxdb_applied WHERE request_id = ?"
 SELECT_MARKER = "SELECT 1 FROM _epaxdb_markers WHERE marker = ?"
 INSERT_RESULT = "INSERT INTO _epaxdb_applied VALUES (?, ?, ?)"
 INSERT_MARKER = "INSERT OR IGNORE INTO _epaxdb_markers VALUES (?)"

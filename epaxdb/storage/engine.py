@@ -165,10 +165,10 @@ class StateDatabase:
 
     def _apply_once(self, txn: TransactionSpec) -> TransactionResult:
         marker = txn.executed_marker
-        stored = self._one(bk.SELECT_RESULT, (txn.request_id,))
+        stored = self._stored(txn.request_id)
         if stored is not None:
             self._record_marker(marker)
-            return replace(TransactionResult.decode(txn.request_id, stored[0]), duplicate=True)
+            return replace(stored, duplicate=True)
         if self._one(bk.SELECT_MARKER, (marker,)) is not None:
             raise InvariantViolation(
                 f"marker {marker!r} was executed before under another request id "
@@ -177,7 +177,14 @@ class StateDatabase:
         result = self._apply(txn)
         self._run(bk.INSERT_RESULT, (txn.request_id, marker, result.encode()))
         self._record_marker(marker)
-        return result
+        return replace(result, marker=marker)
+
+    def _stored(self, request_id: str) -> TransactionResult | None:
+        row = self._one(bk.SELECT_RESULT, (request_id,))
+        if row is None:
+            return None
+        blob, marker = row
+        return replace(TransactionResult.decode(request_id, blob), marker=marker)  # type: ignore[arg-type]
 
     def _apply(self, txn: TransactionSpec) -> TransactionResult:
         if txn.schema_version is not None:
@@ -285,6 +292,12 @@ class StateDatabase:
         if isinstance(outcome, WriteResult):
             return RowsResult((), ())
         return outcome
+
+    def stored_result(self, request_id: str) -> TransactionResult | None:
+        """The result stored for `request_id` (with the marker of its execution), or None
+        if no transaction with that request id was executed here (or it was forgotten)."""
+        self._check_usable()
+        return self._in_read_transaction(lambda: self._stored(request_id))
 
     # -- introspection and maintenance ------------------------------------------------
 

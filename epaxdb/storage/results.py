@@ -107,6 +107,10 @@ class TransactionResult:
     # True when this call found the request already applied and returned the stored
     # result; not part of the stored result itself.
     duplicate: bool = field(default=False, compare=False)
+    # The executed marker of the execution that produced the result (the first one, for
+    # a duplicate): where in the replicated order it took effect. Stored beside the
+    # result, not inside it.
+    marker: Marker | None = field(default=None, compare=False)
 
     @property
     def ok(self) -> bool:

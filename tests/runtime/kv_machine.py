@@ -1,6 +1,7 @@
 """A small in-memory state machine for node tests: integer counters per key.
 
-A request is `(key, delta)`; the result is the counter's new value. The object
+A request is `(key, delta)`; the result is the counter's new value. A read is
+`(key, 0)`; `read_local` takes the key. The object
 stands for a durable database: a test that restarts a node passes the same object
 to the new node, as a real replica would reopen its state database.
 """
@@ -16,6 +17,7 @@ import msgpack
 from epaxdb.command import Batch, Command
 from epaxdb.ids import InstanceId
 from epaxdb.records import Execution
+from epaxdb.runtime.errors import NotReadOnly
 from epaxdb.runtime.machine import instances_fully_executed, marker, markers_at_or_below
 
 
@@ -28,13 +30,33 @@ class CounterMachine:
         self.markers: set[str] = set()
         self.results: dict[str, int] = {}  # request id -> result (deduplication)
         self.applied: list[str] = []  # request ids in execution order
-        self.executed_count = 0
+        self.executions = 0
 
-    def prepare(self, request: Any, request_id: str) -> Command:
+    def prepare(self, request: Any, request_id: str, *, read_only: bool = False) -> Command:
         key, delta = request
         if not isinstance(key, str) or not isinstance(delta, int):
             raise ValueError(f"bad counter request {request!r}")
-        return Command(request_id, msgpack.packb([key, delta]), writes=frozenset({("c", key)}))
+        if read_only and delta:
+            raise NotReadOnly(f"adding {delta} to {key!r} is not a read", 0)
+        keys = frozenset({("c", key)})
+        if read_only:
+            return Command(request_id, msgpack.packb([key, 0]), reads=keys)
+        return Command(request_id, msgpack.packb([key, delta]), writes=keys)
+
+    def prepare_read(self, request: Any) -> str:
+        key, delta = request
+        if delta:
+            raise NotReadOnly(f"adding {delta} to {key!r} is not a read", 0)
+        return str(key)
+
+    def read_local(self, key: str) -> int:
+        return self.counters.get(key, 0)
+
+    def lookup(self, request_id: str) -> int | None:
+        return self.results.get(request_id)
+
+    def executed_count(self) -> int:
+        return self.executions
 
     def barrier(self, request_id: str) -> Command:
         return Command(request_id, msgpack.packb(["", 0]), is_global=True)
@@ -54,7 +76,7 @@ class CounterMachine:
             position = marker(instance_id, index, len(batch))
             if position not in self.markers:
                 self.markers.add(position)
-                self.executed_count += 1
+                self.executions += 1
             results.append(self.results[command.request_id])
         return results
 
@@ -65,7 +87,7 @@ class CounterMachine:
         self.markers.difference_update(markers_at_or_below(self.markers, floor))
 
     def state_hash(self) -> str:
-        content = msgpack.packb([sorted(self.counters.items()), self.executed_count])
+        content = msgpack.packb([sorted(self.counters.items()), self.executions])
         return hashlib.sha256(content).hexdigest()
 
     def close(self) -> None:

@@ -25,7 +25,9 @@ def test_peers_list_every_replica_with_its_id(tmp_path: Path) -> None:
         "--http", "0.0.0.0:8000", "--data", str(tmp_path), "--listen", "0.0.0.0:7000",
     )  # fmt: skip
     assert loaded.node.peers == {
-        0: Address("10.0.0.1", 7000), 1: Address("10.0.0.2", 7000), 2: Address("::1", 7002)
+        0: Address("10.0.0.1", 7000),
+        1: Address("10.0.0.2", 7000),
+        2: Address("::1", 7002),
     }
     assert (loaded.node.replica_id, loaded.node.listen) == (1, Address("0.0.0.0", 7000))
     assert loaded.http == Address("0.0.0.0", 8000)
@@ -56,6 +58,15 @@ def test_batch_size_and_wan_profile_reach_the_node_settings(tmp_path: Path) -> N
     assert default.node.peer_delays_s is None
 
 
+def test_http_settings_come_from_the_token_file_and_the_body_limit(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("  tok-123\n")
+    loaded = config("--id", "0", "--peers", "0=h:1", "--http", "h:2", "--data", str(tmp_path),
+                    "--auth-token-file", str(tmp_path / "token"), "--max-body-bytes", "65536")  # fmt: skip
+    assert (loaded.server.auth_token, loaded.server.max_body_bytes) == ("tok-123", 65536)
+    defaults = config("--id", "0", "--peers", "0=h:1", "--http", "h:2", "--data", str(tmp_path))
+    assert defaults.server.auth_token is None and defaults.server.max_body_bytes == 16 << 20
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -67,6 +78,11 @@ def test_batch_size_and_wan_profile_reach_the_node_settings(tmp_path: Path) -> N
         (["--peers", "0=h:1,1=h:2,2=h:3"], "give --http"),
         (["--peers", "0=h:1,1=nowhere,2=h:3", "--http", "h:9"], "expected HOST:PORT"),
         (["--http", "h:9"], "give --peers or --cluster"),
+        (["--peers", "0=h:1", "--http", "h:9", "--max-body-bytes", "10"], "max_body_bytes"),
+        (
+            ["--peers", "0=h:1", "--http", "h:9", "--auth-token-file", "/nonexistent/token"],
+            "bad cluster configuration",
+        ),
     ],
 )
 def test_bad_configuration_is_refused_before_anything_opens(

@@ -247,6 +247,30 @@ def test_a_retried_request_returns_the_stored_result_without_executing_again(
     assert rows(db, "SELECT balance FROM acct ORDER BY id") == [(11,), (6,)]
 
 
+def test_a_result_names_the_marker_of_the_execution_that_produced_it(
+    db: StateDatabase,
+) -> None:
+    make_accounts(db)
+    first = db.execute_transaction(
+        txn("UPDATE acct SET balance = 0 WHERE id = 1", request_id="r", marker="0.4.0.1")
+    )
+    retry = db.execute_transaction(
+        txn("UPDATE acct SET balance = 0 WHERE id = 1", request_id="r", marker="2.9.0.1")
+    )
+    assert (first.marker, retry.marker) == ("0.4.0.1", "0.4.0.1")
+    assert retry.duplicate
+
+
+def test_stored_result_answers_what_became_of_a_request_id(db: StateDatabase) -> None:
+    make_accounts(db)
+    db.execute_transaction(txn("INSERT INTO acct VALUES (1, 'dup', 0)", request_id="bad",
+                               marker="1.2.0.1"))  # fmt: skip
+    aborted = db.stored_result("bad")
+    assert aborted is not None and aborted.marker == "1.2.0.1"
+    assert aborted.error is not None and aborted.error.code == "SQLITE_CONSTRAINT_PRIMARYKEY"
+    assert db.stored_result("never-sent") is None
+
+
 def test_replaying_the_same_instance_changes_nothing(db: StateDatabase) -> None:
     make_accounts(db)
     spec = txn("UPDATE acct SET balance = 0")
