@@ -39,9 +39,8 @@ from epaxdb.benchmarks.loadgen import LoadPlan, Placement, Samples, run_load
 from epaxdb.benchmarks.observe import (
     CommitCounters,
     ProgressLine,
+    ReplicaProbe,
     WindowSampler,
-    commit_counters,
-    replica_status,
     total_cpu_s,
 )
 from epaxdb.benchmarks.sqlite_baseline import run_sqlite_baseline
@@ -66,6 +65,7 @@ class BenchSettings:
     batch: bool = True
     wan: str | None = None
     urls: tuple[str, ...] = ()  # replicas to target instead of starting a cluster
+    auth_token: str | None = None  # the bearer token of the --url replicas, if they need one
     baseline: str | None = None
     load_procs: int = 1
     seed: int = 1
@@ -95,8 +95,11 @@ def run_workload_benchmark(settings: BenchSettings) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="epaxdb-bench-") as directory:
         root = Path(directory)
         if settings.urls:
-            pids = _local_pids(settings.urls)
-            result = _measure(settings, profile, settings.urls, pids)
+            headers = (
+                {"Authorization": f"Bearer {settings.auth_token}"} if settings.auth_token else {}
+            )
+            probe = ReplicaProbe(settings.urls, headers)
+            result = _measure(settings, profile, probe, _local_pids(probe))
         else:
             serve_args = ["--batch-size", "100" if settings.batch else "1"]
             if profile is not None:
@@ -106,9 +109,9 @@ def run_workload_benchmark(settings: BenchSettings) -> dict[str, Any]:
             ) as cluster:
                 cluster.start_all()
                 cluster.wait_ready()
-                urls = tuple(cluster.url(i) for i in range(settings.replicas))
+                probe = ReplicaProbe([cluster.url(i) for i in range(settings.replicas)], {})
                 pids = [cluster.processes[i].pid for i in range(settings.replicas)]
-                result = _measure(settings, profile, urls, pids)
+                result = _measure(settings, profile, probe, pids)
                 cluster.stop_all()
         if settings.baseline is not None:
             _add_baseline(result, settings, root)
@@ -118,19 +121,21 @@ def run_workload_benchmark(settings: BenchSettings) -> dict[str, Any]:
 def _measure(
     settings: BenchSettings,
     profile: WanProfile | None,
-    urls: tuple[str, ...],
+    probe: ReplicaProbe,
     pids: list[int] | None,
 ) -> dict[str, Any]:
     workload = settings.workload
+    urls = probe.urls
     _note(f"{workload.name}: creating and filling {workload.table} ({workload.rows:,} rows)")
-    asyncio.run(_setup(urls[0], workload))
+    asyncio.run(_setup(urls[0], probe.headers, workload))
     placements = tuple(_placement(i, urls, profile) for i in range(settings.clients))
     plan = LoadPlan(
-        EpaxdbRequests(workload), placements, settings.warmup_s, settings.duration_s, settings.seed
-    )
+        EpaxdbRequests(workload), placements, settings.warmup_s, settings.duration_s,
+        probe.headers, settings.seed,
+    )  # fmt: skip
 
     def sample() -> tuple[float | None, CommitCounters]:
-        return (None if pids is None else total_cpu_s(pids)), commit_counters(urls)
+        return (None if pids is None else total_cpu_s(pids)), probe.commit_counters()
 
     window = WindowSampler(sample, settings.warmup_s, settings.duration_s)
     counts = [0] * settings.load_procs
@@ -164,7 +169,7 @@ def _measure(
     result["loadgen_cpu_s"] = round(samples.cpu_s, 3)
     if workload.name == "transfer":
         _note("transfer: checking the total balance and the state hash on every replica")
-        result["check"] = check_transfer(urls, workload)
+        result["check"] = check_transfer(probe, workload)
     return result
 
 
@@ -225,27 +230,27 @@ def _placement(client: int, urls: tuple[str, ...], profile: WanProfile | None) -
     return Placement(urls[replica], replica, profile.one_way_s(replica, replica))
 
 
-async def _setup(url: str, workload: Workload) -> None:
-    async with aiohttp.ClientSession() as session:
+async def _setup(url: str, headers: dict[str, str], workload: Workload) -> None:
+    async with aiohttp.ClientSession(headers=headers) as session:
         for transaction in workload.setup():
             await post_transaction(session, url, transaction)
 
 
-def check_transfer(urls: tuple[str, ...], workload: Workload) -> dict[str, Any]:
+def check_transfer(probe: ReplicaProbe, workload: Workload) -> dict[str, Any]:
     """Every replica's account count and total (each read executed on that replica),
     then whether all replicas reach the same state hash."""
 
     async def totals() -> dict[str, Any]:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=probe.headers) as session:
             found = {}
-            for replica, url in enumerate(urls):
+            for replica, url in enumerate(probe.urls):
                 [answer] = await post_transaction(session, url, ((TOTAL_QUERY, ()),))
                 count, total = answer["rows"][0]
                 found[str(replica)] = {"accounts": count, "total": total}
             return found
 
     per_replica = asyncio.run(totals())
-    hashes = _converged_hashes(urls)
+    hashes = _converged_hashes(probe)
     totals_ok = all(
         found == {"accounts": workload.rows, "total": workload.expected_total}
         for found in per_replica.values()
@@ -260,21 +265,21 @@ def check_transfer(urls: tuple[str, ...], workload: Workload) -> dict[str, Any]:
     }
 
 
-def _converged_hashes(urls: tuple[str, ...]) -> dict[str, str]:
+def _converged_hashes(probe: ReplicaProbe) -> dict[str, str]:
     """The replicas' state hashes once they agree, or as they are after the timeout."""
     deadline = time.monotonic() + _CONVERGE_TIMEOUT_S
     while True:
-        hashes = {str(i): replica_status(url)["state_hash"] for i, url in enumerate(urls)}
+        hashes = {str(i): probe.status(i)["state_hash"] for i in range(len(probe.urls))}
         if len(set(hashes.values())) == 1 or time.monotonic() > deadline:
             return hashes
         time.sleep(0.1)
 
 
-def _local_pids(urls: tuple[str, ...]) -> list[int] | None:
+def _local_pids(probe: ReplicaProbe) -> list[int] | None:
     """The replicas' pids when all of them run on this machine, else None."""
-    if any(urllib.parse.urlsplit(url).hostname not in _LOCAL_HOSTS for url in urls):
+    if any(urllib.parse.urlsplit(url).hostname not in _LOCAL_HOSTS for url in probe.urls):
         return None
-    return [int(replica_status(url)["pid"]) for url in urls]
+    return [int(probe.status(i)["pid"]) for i in range(len(probe.urls))]
 
 
 def _add_baseline(result: dict[str, Any], settings: BenchSettings, root: Path) -> None:

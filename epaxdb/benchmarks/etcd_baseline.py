@@ -165,6 +165,7 @@ def run_etcd_baseline(
             tuple(Placement(etcd.url(i % MEMBERS)) for i in range(clients)),
             warmup_s,
             duration_s,
+            {},
             seed,
         )
         pids = [process.pid for process in etcd.processes]

@@ -51,6 +51,7 @@ class LoadPlan:
     clients: tuple[Placement, ...]
     warmup_s: float
     duration_s: float
+    headers: dict[str, str]  # sent with every request (a bearer token)
     seed: int = 1
     max_requests_per_client: int = 1_000_000
 
@@ -137,7 +138,7 @@ async def _drive(
     loop.call_at(window_start, lambda: cpu_marks.append(time.process_time()))
     loop.call_at(window_end, lambda: cpu_marks.append(time.process_time()))
     connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=connector, headers=plan.headers) as session:
 
         async def client(index: int) -> None:
             placement = plan.clients[index]

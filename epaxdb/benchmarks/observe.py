@@ -2,8 +2,8 @@
 
 - `process_cpu_s(pid)`: user + system CPU seconds of a local process (all its
   threads), from /proc/PID/stat;
-- `commit_counters(url)`: a replica's fast- and slow-path commit counters and its pid,
-  from GET /v1/status;
+- `ReplicaProbe`: the replicas' fast- and slow-path commit counters (GET /metrics,
+  which costs the replica nothing), their status (GET /v1/status: pid, state hash);
 - `WindowSampler`: takes one sample at the start and one at the end of the measured
   window, on its own thread, so the difference covers exactly the window;
 - `ProgressLine`: one status line on stderr, rewritten each second (only on a
@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -58,18 +58,38 @@ class CommitCounters:
         return round(self.fast / total, 4) if total else None
 
 
-def replica_status(url: str, timeout_s: float = 10.0) -> dict:
-    with urllib.request.urlopen(f"{url}/v1/status", timeout=timeout_s) as response:
-        return dict(json.load(response))
+_FAST = "epaxdb_fast_path_commits_total"
+_SLOW = "epaxdb_slow_path_commits_total"
 
 
-def commit_counters(urls: Sequence[str]) -> CommitCounters:
-    """Own instances committed on the fast and on the slow path, summed over replicas."""
-    total = CommitCounters(0, 0)
-    for url in urls:
-        stats = replica_status(url)["stats"]
-        total += CommitCounters(stats["fast_commits"], stats["slow_commits"])
-    return total
+class ReplicaProbe:
+    """Reads replicas over HTTP (with the cluster's bearer token, if any)."""
+
+    def __init__(self, urls: Sequence[str], headers: Mapping[str, str], timeout_s: float = 10.0):
+        self.urls = tuple(urls)
+        self.headers = dict(headers)
+        self._timeout_s = timeout_s
+
+    def status(self, replica: int) -> dict:
+        return dict(json.loads(self._get(replica, "/v1/status")))
+
+    def commit_counters(self) -> CommitCounters:
+        """Own instances committed on the fast and on the slow path, summed over
+        the replicas."""
+        total = CommitCounters(0, 0)
+        for replica in range(len(self.urls)):
+            values = {}
+            for line in self._get(replica, "/metrics").decode().splitlines():
+                name, _, value = line.partition(" ")
+                if name in (_FAST, _SLOW):
+                    values[name] = int(float(value))
+            total += CommitCounters(values[_FAST], values[_SLOW])
+        return total
+
+    def _get(self, replica: int, path: str) -> bytes:
+        request = urllib.request.Request(self.urls[replica] + path, headers=self.headers)
+        with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
+            return bytes(response.read())
 
 
 class WindowSampler(Generic[T]):

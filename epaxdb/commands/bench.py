@@ -89,6 +89,12 @@ def _workload_options() -> argparse.ArgumentParser:
         "comma-separate, one per replica, in replica-id order)",
     )
     cluster.add_argument(
+        "--auth-token-file",
+        type=Path,
+        metavar="FILE",
+        help="with --url: the bearer token the replicas require (epaxdb serve --auth-token-file)",
+    )
+    cluster.add_argument(
         "--batch",
         choices=("on", "off"),
         default=None,
@@ -155,6 +161,9 @@ def _bench_workload(args: argparse.Namespace) -> int:
     try:
         if args.plot is not None:
             require_plotting()
+        token = _read_token(args.auth_token_file) if args.auth_token_file else None
+        if token is not None and not urls:
+            raise BenchmarkError("--auth-token-file is for replicas given with --url")
         if urls and (args.batch is not None or args.replicas is not None):
             raise BenchmarkError(
                 "--batch and --replicas configure replicas started here; "
@@ -172,6 +181,7 @@ def _bench_workload(args: argparse.Namespace) -> int:
             batch=args.batch != "off",
             wan=args.wan,
             urls=urls,
+            auth_token=token,
             baseline=args.baseline,
             load_procs=args.load_procs,
             seed=args.seed,
@@ -191,6 +201,16 @@ def _bench_workload(args: argparse.Namespace) -> int:
         print(f"epaxdb bench: plot saved to {args.plot}", file=sys.stderr)
     check = result.get("check")
     return EXIT_FAILED if check is not None and not check["ok"] else 0
+
+
+def _read_token(path: Path) -> str:
+    try:
+        token = path.read_text().strip()
+    except OSError as error:
+        raise BenchmarkError(f"cannot read the auth token file: {error}") from None
+    if not token:
+        raise BenchmarkError(f"the auth token file {path} is empty")
+    return token
 
 
 def _bench_analyzer(args: argparse.Namespace) -> int:

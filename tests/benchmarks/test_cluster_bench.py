@@ -20,11 +20,16 @@ SHORT = ["--duration", "1.5", "--warmup", "0.5", "--clients", "4", "--rows", "20
 
 
 @pytest.fixture(scope="module")
-def urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with LocalCluster(tmp_path_factory.mktemp("bench"), 3, log_level="warning") as cluster:
+def urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    """`--url` arguments for a running 3-replica cluster that requires a bearer token."""
+    root = tmp_path_factory.mktemp("bench")
+    token = root / "token"
+    token.write_text("bench-secret\n")
+    with LocalCluster(root / "cluster", 3, log_level="warning", auth_token_file=token) as cluster:
         cluster.start_all()
         cluster.wait_ready()
-        yield ",".join(cluster.url(i) for i in range(3))
+        urls = ",".join(cluster.url(i) for i in range(3))
+        yield ["--url", urls, "--auth-token-file", str(token)]
         assert set(cluster.stop_all().values()) == {0}
 
 
@@ -45,17 +50,17 @@ def assert_sane(result: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("workload", ["update", "read"])
 def test_point_workloads_on_given_replicas(
-    urls: str, workload: str, capsys: pytest.CaptureFixture[str]
+    urls: list[str], workload: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    result = bench(capsys, workload, "--url", urls, "--conflict", "10", *SHORT)
+    result = bench(capsys, workload, *urls, "--conflict", "10", *SHORT)
     assert_sane(result)
     assert (result["workload"], result["replicas"], result["target"]) == (workload, 3, "urls")
 
 
 def test_mixed_workload_from_two_load_processes_reports_each_kind(
-    urls: str, capsys: pytest.CaptureFixture[str]
+    urls: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    result = bench(capsys, "mixed", "--url", urls, "--load-procs", "2", *SHORT)
+    result = bench(capsys, "mixed", *urls, "--load-procs", "2", *SHORT)
     assert_sane(result)
     assert result["load_procs"] == 2 and result["loadgen_cpu_s"] > 0
     kinds = result["by_kind"]
@@ -64,9 +69,9 @@ def test_mixed_workload_from_two_load_processes_reports_each_kind(
 
 
 def test_transfers_keep_the_total_on_every_replica(
-    urls: str, capsys: pytest.CaptureFixture[str]
+    urls: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    result = bench(capsys, "transfer", "--url", urls, "--conflict", "20", *SHORT)
+    result = bench(capsys, "transfer", *urls, "--conflict", "20", *SHORT)
     assert_sane(result)
     check = result["check"]
     assert check["ok"] and check["state_hashes_agree"]
