@@ -109,8 +109,10 @@ def _workload_options() -> argparse.ArgumentParser:
         f"their replica; per-site latency is reported ({', '.join(PROFILES)})",
     )
     load = options.add_argument_group("load")
-    load.add_argument("--clients", type=int, default=32, help="concurrent closed-loop clients")
-    load.add_argument("--duration", type=float, default=10.0, help="seconds measured")
+    load.add_argument(
+        "--clients", type=int, default=32, help="concurrent closed-loop clients (default 32)"
+    )
+    load.add_argument("--duration", type=float, default=10.0, help="seconds measured (default 10)")
     load.add_argument(
         "--warmup", type=float, default=2.0, help="seconds run before measuring (default 2)"
     )
@@ -128,7 +130,9 @@ def _workload_options() -> argparse.ArgumentParser:
         metavar="P",
         help="mixed: percent of reads (default 50)",
     )
-    load.add_argument("--rows", type=int, default=10_000, help="rows (accounts) in the table")
+    load.add_argument(
+        "--rows", type=int, default=10_000, help="rows (accounts) in the table (default 10000)"
+    )
     load.add_argument(
         "--load-procs",
         type=int,
@@ -136,7 +140,7 @@ def _workload_options() -> argparse.ArgumentParser:
         metavar="K",
         help="load-generator processes (when one saturates a core)",
     )
-    load.add_argument("--seed", type=int, default=1)
+    load.add_argument("--seed", type=int, default=1, help="of the clients' random choices")
     compare = options.add_argument_group("comparison and output")
     compare.add_argument(
         "--baseline",

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from epaxdb.benchmarks.observe import process_cpu_s
+from epaxdb.benchmarks.report import plot
 from epaxdb.benchmarks.sqlite_baseline import run_sqlite_baseline
 from epaxdb.benchmarks.stats import latency_summary, per_second
 from epaxdb.benchmarks.workloads import Workload
@@ -116,6 +117,16 @@ def test_plot_without_matplotlib_says_how_to_get_it(
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails
     assert main(["bench", "update", "--plot", "out.png"]) == 2
     assert "pip install 'epaxdb[plot]'" in capsys.readouterr().err
+
+
+def test_plot_saves_throughput_and_latency_as_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    result = {"workload": "update", "replicas": 3, "clients": 2, "conflict_pct": 0.0,
+              "wan": None, "per_second_tps": [10, 12], "p50_ms": 1.0, "p95_ms": 2.0,
+              "p99_ms": 3.0, "baseline": {"name": "sqlite", "p50_ms": 0.1, "p95_ms": 0.2,
+              "p99_ms": 0.3}, "baseline_tps": 50.0}  # fmt: skip
+    plot(result, tmp_path / "out.png")
+    assert (tmp_path / "out.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_batch_option_is_refused_for_replicas_started_elsewhere(
