@@ -22,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import platform
 import random
+import shutil
 import sys
 import tempfile
 import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
+from threading import BrokenBarrierError
 from typing import Any
 
 import aiohttp
@@ -90,31 +92,46 @@ class BenchSettings:
 
 
 def run_workload_benchmark(settings: BenchSettings) -> dict[str, Any]:
-    """Run the workload (and the baseline, if any); the result as one JSON-able dict."""
+    """Run the workload (and the baseline, if any); the result as one JSON-able dict.
+
+    The working directory (replica data and logs, baseline files) is removed after a
+    successful run and kept, named in the BenchmarkError, after a failed one."""
     profile = settings.validate()
-    with tempfile.TemporaryDirectory(prefix="epaxdb-bench-") as directory:
-        root = Path(directory)
-        if settings.urls:
-            headers = (
-                {"Authorization": f"Bearer {settings.auth_token}"} if settings.auth_token else {}
-            )
-            probe = ReplicaProbe(settings.urls, headers)
-            result = _measure(settings, profile, probe, _local_pids(probe))
-        else:
-            serve_args = ["--batch-size", "100" if settings.batch else "1"]
-            if profile is not None:
-                serve_args += ["--wan-profile", profile.name]
-            with LocalCluster(
-                root / "cluster", settings.replicas, log_level="warning", serve_args=serve_args
-            ) as cluster:
-                cluster.start_all()
-                cluster.wait_ready()
-                probe = ReplicaProbe([cluster.url(i) for i in range(settings.replicas)], {})
-                pids = [cluster.processes[i].pid for i in range(settings.replicas)]
-                result = _measure(settings, profile, probe, pids)
-                cluster.stop_all()
-        if settings.baseline is not None:
-            _add_baseline(result, settings, root)
+    root = Path(tempfile.mkdtemp(prefix="epaxdb-bench-"))
+    try:
+        result = _run(settings, profile, root)
+    except (
+        BenchmarkError, OSError, aiohttp.ClientError, RuntimeError, BrokenBarrierError
+    ) as error:  # fmt: skip
+        kept = any(root.iterdir())
+        if not kept:
+            root.rmdir()
+        where = f" (replica logs and data kept in {root})" if kept else ""
+        raise BenchmarkError(f"{error}{where}") from error
+    shutil.rmtree(root, ignore_errors=True)
+    return result
+
+
+def _run(settings: BenchSettings, profile: WanProfile | None, root: Path) -> dict[str, Any]:
+    if settings.urls:
+        token = settings.auth_token
+        probe = ReplicaProbe(settings.urls, {"Authorization": f"Bearer {token}"} if token else {})
+        result = _measure(settings, profile, probe, _local_pids(probe))
+    else:
+        serve_args = ["--batch-size", "100" if settings.batch else "1"]
+        if profile is not None:
+            serve_args += ["--wan-profile", profile.name]
+        with LocalCluster(
+            root / "cluster", settings.replicas, log_level="warning", serve_args=serve_args
+        ) as cluster:
+            cluster.start_all()
+            cluster.wait_ready()
+            probe = ReplicaProbe([cluster.url(i) for i in range(settings.replicas)], {})
+            pids = [cluster.processes[i].pid for i in range(settings.replicas)]
+            result = _measure(settings, profile, probe, pids)
+            cluster.stop_all()
+    if settings.baseline is not None:
+        _add_baseline(result, settings, root)
     return result
 
 

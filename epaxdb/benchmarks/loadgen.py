@@ -105,7 +105,10 @@ def run_load(
             progress[:] = shared[:]
             time.sleep(0.2)
         for future in futures:
-            samples.merge(future.result())
+            try:
+                samples.merge(future.result())
+            except Exception as error:  # whatever ended a worker
+                raise BenchmarkError(f"a load-generator process failed: {error!r}") from error
     return samples
 
 
