@@ -139,6 +139,7 @@ class Replica(RecoveryRole, GossipRole):
         # Thrifty mode asks the first peers of this ranking; until the driver ranks them
         # by latency, each replica starts with its successors (spreads the load).
         self._peer_order = tuple((replica_id + k) % self._n for k in range(1, self._n))
+        self._widen_ms = config.thrifty_widen_ms
         self._rng = rng
         self._mutations = mutations
         self._now_ms = 0.0
@@ -218,13 +219,18 @@ class Replica(RecoveryRole, GossipRole):
             self._recoveries.pop(instance_id, None)
             self._start_recovery(instance)
 
-    def set_peer_order(self, peers: Sequence[ReplicaId]) -> None:
-        """Rank the peers, the one expected to answer first first (the driver measures
-        round trips; the core has no clock of its own). Used by thrifty mode."""
+    def set_peer_order(self, peers: Sequence[ReplicaId], widen_ms: float | None = None) -> None:
+        """Rank the peers, the one expected to answer first first, and optionally set
+        how long thrifty mode waits before asking the others (the driver measures round
+        trips; the core has no clock of its own)."""
         order = tuple(peers)
         if sorted(order) != list(self._peer_ids):
             raise ConfigError(f"peer order {order} is not a permutation of {self._peer_ids}")
+        if widen_ms is not None and not widen_ms > 0:
+            raise ConfigError(f"widen_ms must be positive, got {widen_ms}")
         self._peer_order = order
+        if widen_ms is not None:
+            self._widen_ms = widen_ms
 
     # ------------------------------------------------------------------ queries
 
@@ -442,7 +448,7 @@ class Replica(RecoveryRole, GossipRole):
 
     def _first_retransmit_ms(self, asked: int) -> float:
         if asked < len(self._peer_ids):
-            return min(self.config.thrifty_widen_ms, self.config.retransmit_ms)
+            return min(self._widen_ms, self.config.retransmit_ms)
         return self.config.retransmit_ms
 
     def _undecided(self, sender: ReplicaId, instance_id: InstanceId) -> Instance | None:

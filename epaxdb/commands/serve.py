@@ -103,6 +103,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULT_MAX_BODY_BYTES,
         help="largest HTTP request body accepted (default: 16 MiB)",
     )
+    parser.add_argument(
+        "--thrifty",
+        action="store_true",
+        help="send PreAccept/Accept first only to the peers a quorum needs, closest first",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=("epaxos", "multipaxos"),
+        default="epaxos",
+        help="multipaxos: the comparison baseline (one stable leader, no failover)",
+    )
+    parser.add_argument(
+        "--leader", type=int, default=0, help="the multipaxos leader's replica id (default 0)"
+    )
     parser.add_argument("--log-level", default="info",
                         choices=("debug", "info", "warning", "error"))  # fmt: skip
     parser.set_defaults(handler=_serve)
@@ -151,11 +165,14 @@ def load_config(args: argparse.Namespace) -> ServeConfig:
         server = ServerSettings(max_body_bytes=args.max_body_bytes, auth_token=auth_token)
     except ValueError as error:
         raise ConfigError(str(error)) from error
+    leader = args.leader if args.protocol == "multipaxos" else None
+    batch_size = _DEFAULT_BATCH_SIZE if args.batch_size is None else args.batch_size
+    config = ClusterConfig.for_size(
+        len(peers), thrifty=args.thrifty, leader=leader, batch_size_max=batch_size
+    )
     settings = NodeSettings(
         cluster_id=cluster_id, replica_id=args.id, peers=peers, data_dir=args.data,
-        listen=listen, secret=secret,
-        config=ClusterConfig.for_size(len(peers), batch_size_max=(
-            _DEFAULT_BATCH_SIZE if args.batch_size is None else args.batch_size)),
+        listen=listen, secret=secret, config=config,
     )  # fmt: skip
     settings.cluster_config()  # validates ids and n now, before anything is opened
     if args.wan_profile is not None:

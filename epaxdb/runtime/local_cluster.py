@@ -48,15 +48,13 @@ class LocalCluster:
         log_level: str = "info",
         host: str = "127.0.0.1",
         base_port: int | None = None,
-        serve_args: Sequence[str] = (),
         secret_file: Path | None = None,
         auth_token_file: Path | None = None,
+        serve_args: Sequence[str] = (),
     ) -> None:
         """Ports are ephemeral unless `base_port` is given: then replica i serves HTTP
         on `base_port + i` and talks to its peers on `base_port + 1000 + i`, the same
-        on every start, so a cluster restarts from its data directory. `serve_args`
-        are appended to every replica's `epaxdb serve` command line (e.g.
-        `--batch-size 1`)."""
+        on every start, so a cluster restarts from its data directory."""
         self.root = root
         self.size = size
         self.cluster_id = cluster_id
@@ -68,9 +66,9 @@ class LocalCluster:
         else:
             self.http_ports = [base_port + i for i in range(size)]
             self.peer_ports = [base_port + 1000 + i for i in range(size)]
-        self.serve_args = tuple(serve_args)
         self.secret_file = secret_file
         self.auth_token_file = auth_token_file
+        self.serve_args = tuple(serve_args)  # more `epaxdb serve` options, every replica
         self.auth_token = auth_token_file.read_text().strip() if auth_token_file else None
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -98,13 +96,13 @@ class LocalCluster:
             sys.executable, "-m", "epaxdb", "serve", "--id", str(replica_id),
             "--peers", peers, "--http", f"{self.host}:{self.http_ports[replica_id]}",
             "--data", str(self.data_dir(replica_id)), "--cluster-id", self.cluster_id,
-            "--log-level", self.log_level, *self.serve_args,
+            "--log-level", self.log_level,
         ]  # fmt: skip
         if self.secret_file is not None:
             command += ["--secret-file", str(self.secret_file)]
         if self.auth_token_file is not None:
             command += ["--auth-token-file", str(self.auth_token_file)]
-        return command
+        return command + list(self.serve_args)
 
     def headers(self) -> dict[str, str]:
         """What a client of this cluster sends with every request (the bearer token)."""

@@ -77,6 +77,7 @@ from epaxdb.runtime.events import log_event
 from epaxdb.runtime.handshake import Hello
 from epaxdb.runtime.log import InstanceLog, open_log
 from epaxdb.runtime.machine import StateMachine
+from epaxdb.runtime.peer_latency import PeerLatency
 from epaxdb.runtime.transport import Address, Transport
 
 logger = logging.getLogger("epaxdb.node")
@@ -84,6 +85,7 @@ logger = logging.getLogger("epaxdb.node")
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 _FORGET_INTERVAL_S = 1.0
+_RANKING_INTERVAL_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,12 +167,14 @@ class Node:
         self._log = log
         self._machine = machine
         self._replica = replica
+        # Replicas must agree on how commands are ordered, as on the SQL settings.
+        ordering = "epaxos" if config.leader is None else f"multipaxos:leader={config.leader}"
         hello = Hello(
             settings.cluster_id,
             settings.replica_id,
             PROTOCOL_VERSION,
             machine.engine_version,
-            machine.settings,
+            tuple(sorted((*machine.settings, ("ordering", ordering)))),
         )
         self.transport = Transport(
             hello,
@@ -196,6 +200,10 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self._floor_to_forget: tuple[int, ...] | None = None
         self._last_forget_s = 0.0
+        # Thrifty mode asks the peers that answer first: rank them by measured round trip.
+        peers = [r for r in range(config.replica_count) if r != settings.replica_id]
+        self._latency = PeerLatency(peers) if config.thrifty else None
+        self._last_ranking_s = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -527,9 +535,15 @@ class Node:
                 await self._wake.wait()
                 self._wake.clear()
                 self.counters.iterations += 1
+                now_s = self._loop.time()
+                latency = self._latency
                 while self._inbound:
                     sender, message = self._inbound.popleft()
+                    if latency is not None:
+                        latency.on_received(now_s, sender, message)
                     replica.receive(sender, message)
+                if latency is not None and now_s - self._last_ranking_s >= _RANKING_INTERVAL_S:
+                    self._rank_peers(latency, now_s)
                 while self._proposals:
                     replica.propose(self._proposals.popleft())
                 replica.tick(self._loop.time() * 1000.0)
@@ -544,6 +558,8 @@ class Node:
                             await applying
                         await self._on(self._log_thread, self._persist, ready.records)
                     if ready.messages:
+                        if latency is not None:
+                            latency.on_sent(self._loop.time(), ready.messages)
                         self._send(ready.messages, applying)
                     if ready.executions:
                         applying = self._apply_later(ready.executions)
@@ -556,6 +572,14 @@ class Node:
             self._fail(error)
             if isinstance(error, asyncio.CancelledError):
                 raise
+
+    def _rank_peers(self, latency: PeerLatency, now_s: float) -> None:
+        self._last_ranking_s = now_s
+        ranking = latency.ranking(now_s)
+        widen_s = latency.widen_after_s(ranking, self.config.fast_quorum - 1)
+        # Never below a millisecond: the ticker's resolution makes shorter pointless.
+        widen_ms = None if widen_s is None else max(1.0, widen_s * 1000.0)
+        self._replica.set_peer_order(ranking, widen_ms)
 
     def _send(self, messages: list[Outgoing], applying: asyncio.Future[Any] | None) -> None:
         """Send now, except gossip while executions it reports are still being applied:

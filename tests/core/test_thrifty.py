@@ -97,3 +97,14 @@ def test_a_recovery_asks_every_peer_even_in_thrifty_mode() -> None:
         cluster.deliver(lambda e: not isinstance(e.message, Accept))
     # The recovery's Accept goes to all peers, not the 2 best-ranked.
     assert recipients(cluster, Accept) == [0, 2, 3, 4]
+
+
+def test_the_driver_may_stretch_the_widening_timer_to_the_measured_round_trips() -> None:
+    cluster = thrifty(5, thrifty_widen_ms=10.0, retransmit_ms=500.0)
+    cluster.replicas[0].set_peer_order([1, 2, 3, 4], widen_ms=80.0)
+    cluster.propose(0, write("a", "x"))
+    cluster.drop(msg(PreAccept))
+    cluster.tick(40.0, replicas=[0])  # past the configured 10 ms, within the driver's 80
+    assert recipients(cluster, PreAccept) == []
+    cluster.tick(200.0, replicas=[0])
+    assert recipients(cluster, PreAccept) == [1, 2, 3, 4]
