@@ -194,7 +194,7 @@ def _describe(
     settings: BenchSettings, profile: WanProfile | None, replicas: int, samples: Samples
 ) -> dict[str, Any]:
     workload = settings.workload
-    latencies = [record[3] for record in samples.records]
+    latencies = [record.latency_ms for record in samples.records]
     result: dict[str, Any] = {
         "benchmark": "workload",
         "workload": workload.name,
@@ -211,7 +211,7 @@ def _describe(
         **latency_summary(latencies, settings.duration_s),
         "errors": dict(samples.errors),
         "per_second_tps": per_second(
-            (record[2] for record in samples.records), settings.duration_s
+            (record.answered_s for record in samples.records), settings.duration_s
         ),
         "python": platform.python_version(),
     }
@@ -219,16 +219,16 @@ def _describe(
         result["read_pct"] = workload.read_pct
         result["by_kind"] = {
             kind: latency_summary(
-                [r[3] for r in samples.records if r[0] == kind], settings.duration_s
+                [r.latency_ms for r in samples.records if r.kind == kind], settings.duration_s
             )
-            for kind in sorted({record[0] for record in samples.records})
+            for kind in sorted({record.kind for record in samples.records})
         }
     if profile is not None:
         fast_quorum = ClusterConfig.for_size(replicas).fast_quorum
         result["by_site"] = {
             name: {
                 **latency_summary(
-                    [r[3] for r in samples.records if r[1] == site], settings.duration_s
+                    [r.latency_ms for r in samples.records if r.site == site], settings.duration_s
                 ),
                 "nearest_fast_quorum_rtt_ms": profile.fast_quorum_rtt_ms(site, fast_quorum),
                 "client_hop_rtt_ms": profile.rtt_ms[site][site],

@@ -183,7 +183,7 @@ def run_etcd_baseline(
             progress.stop()
         cpu_before, cpu_after = cpu.result()
         version = etcd.version()
-    figures = latency_summary([record[3] for record in samples.records], duration_s)
+    figures = latency_summary([record.latency_ms for record in samples.records], duration_s)
     server_cpu_s = cpu_after - cpu_before
     count = figures["transactions"]
     figures.update(

@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, MutableSequence, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 
@@ -56,12 +56,20 @@ class LoadPlan:
     max_requests_per_client: int = 1_000_000
 
 
+class Record(NamedTuple):
+    """One request sent and answered inside the window."""
+
+    kind: str
+    site: int
+    answered_s: float  # since the window's start
+    latency_ms: float
+
+
 @dataclass(slots=True)
 class Samples:
-    """What the clients measured: one (kind, site, answered at, latency) per request
-    completed inside the window (`answered_s` counts from the window's start)."""
+    """What the clients measured."""
 
-    records: list[tuple[str, int, float, float]] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     requests: int = 0  # everything answered, warm-up included
     cpu_s: float = 0.0  # CPU the load generator spent in the window
@@ -81,8 +89,6 @@ def run_load(
 ) -> Samples:
     """Run the plan's clients in `procs` processes; `progress[i]` counts the requests
     answered by process i, and `on_start(start)` is called when the clock starts."""
-    if procs < 1:
-        raise BenchmarkError(f"--load-procs must be at least 1, got {procs}")
     if procs == 1:
         start = time.monotonic()
         on_start(start)
@@ -169,8 +175,9 @@ async def _drive(
                     samples.errors[outcome.error or "error"] += 1
                 elif sent >= window_start and done <= window_end:
                     samples.records.append(
-                        (request.kind, placement.site, done - window_start, (done - sent) * 1000)
-                    )
+                        Record(request.kind, placement.site, done - window_start,
+                               (done - sent) * 1000)
+                    )  # fmt: skip
 
         await asyncio.gather(*(client(index) for index in clients))
     if len(cpu_marks) == 2:
