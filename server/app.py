@@ -14,12 +14,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from epaxdb.runtime.node import Node
-from server import metrics, queries, status, transactions
+from server import backup, interactive, metrics, queries, status, transactions
 from server.auth import auth_middleware
 from server.errors import error_middleware
 from server.keys import NODE, SETTINGS, ServerSettings
 
-_ROUTES = (transactions, queries, status, metrics)
+_ROUTES = (transactions, interactive, queries, status, metrics, backup)
 
 
 def make_app(node: Node, settings: ServerSettings | None = None) -> web.Application:

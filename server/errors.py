@@ -42,6 +42,7 @@ class ApiError(Exception):
         request_id: str | None = None,
         headers: Mapping[str, str] | None = None,
         extra: Mapping[str, Any] | None = None,
+        error_extra: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -51,6 +52,7 @@ class ApiError(Exception):
         self.request_id = request_id
         self.headers = dict(headers or {})
         self.extra = dict(extra or {})  # more members of the body, beside "error"
+        self.error_extra = dict(error_extra or {})  # more members of "error"
 
     def body(self) -> dict[str, Any]:
         error = {
@@ -58,6 +60,7 @@ class ApiError(Exception):
             "message": self.message,
             "statement": self.statement,
             "retryable": self.retryable,
+            **self.error_extra,
         }
         body: dict[str, Any] = {"error": error}
         if self.request_id is not None:

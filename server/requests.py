@@ -34,7 +34,8 @@ class TransactionRequest:
     request_id: str | None
     timeout_s: float
     after: InstanceId | None
-    # Interactive transactions (POST /v1/tx/preview, issue 5): passed through untouched.
+    # An interactive transaction's commit: the context of its last preview, passed
+    # through untouched (the node checks it).
     interactive: dict[str, Any] | None
 
 
@@ -47,7 +48,17 @@ class QueryRequest:
     after: InstanceId | None
 
 
+@dataclass(frozen=True, slots=True)
+class PreviewRequest:
+    statements: list[tuple[str, Params]]
+    # The previous preview's context (opaque here; the node checks it), None at first.
+    context: dict[str, Any] | None
+    timeout_s: float
+    after: InstanceId | None
+
+
 _TRANSACTION_FIELDS = ("statements", "request_id", "timeout_ms", "after", "interactive")
+_PREVIEW_FIELDS = ("statements", "context", "timeout_ms", "after")
 _QUERY_FIELDS = ("statements", "consistency", "request_id", "timeout_ms", "after")
 _STATEMENT_FIELDS = ("sql", "params")
 
@@ -64,6 +75,14 @@ def parse_transaction(body: Any, replica_count: int) -> TransactionRequest:
         after(known, replica_count),
         interactive,
     )
+
+
+def parse_preview(body: Any, replica_count: int) -> PreviewRequest:
+    known = fields(body, _PREVIEW_FIELDS)
+    context = known.get("context")
+    if context is not None and not isinstance(context, dict):
+        raise BadRequest("bad_request", '"context" must be the object a preview returned')
+    return PreviewRequest(statements(known), context, timeout_s(known), after(known, replica_count))
 
 
 def parse_query(body: Any, replica_count: int) -> QueryRequest:

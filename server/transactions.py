@@ -10,7 +10,7 @@ from epaxdb.runtime.sql_machine import executed_at
 from epaxdb.storage import TransactionResult
 from server.errors import BadRequest
 from server.keys import NODE
-from server.requests import MAX_REQUEST_ID_CHARS, TransactionRequest, parse_transaction
+from server.requests import MAX_REQUEST_ID_CHARS, parse_transaction
 from server.results import committed_body, error_fields, statement_results
 from server.tokens import encode_token
 from server.wire import read_body, respond
@@ -25,17 +25,9 @@ async def post_transaction(request: web.Request) -> web.Response:
     node = request.app[NODE]
     tx = parse_transaction(await read_body(request), node.config.replica_count)
     result: TransactionResult = await node.submit(
-        tx.statements, tx.request_id, tx.timeout_s, after=tx.after, **interactive_options(tx)
+        tx.statements, tx.request_id, tx.timeout_s, after=tx.after, interactive=tx.interactive
     )
     return respond(request, committed_body(result))
-
-
-def interactive_options(tx: TransactionRequest) -> dict[str, Any]:
-    """Hook for interactive transactions (helper "itx", issue 5): the body's
-    "interactive" object goes to `Node.submit(..., interactive=...)` untouched, and
-    only when the client sent one, so a node without interactive support is unaffected
-    by every other request."""
-    return {} if tx.interactive is None else {"interactive": tx.interactive}
 
 
 async def get_transaction(request: web.Request) -> web.Response:

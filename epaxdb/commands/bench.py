@@ -10,8 +10,9 @@ Workloads against a replicated cluster (started here on loopback, or `--url`s):
 with `--replicas`, `--clients`, `--duration`, `--batch on|off`, `--wan PROFILE`,
 `--baseline sqlite|etcd`, `--load-procs K`, `--json`, `--plot FILE.png`.
 
-Parts in isolation: `core` (the protocol state machine, unbatched and batched) and
-`analyzer` (SQL analyses per CPU-second).
+Parts in isolation: `core` (the protocol state machine, unbatched and batched),
+`analyzer` (SQL analyses per CPU-second) and `backup` (GET /v1/backup of an imported
+database under point-update load).
 
 Exit status: 0 when the benchmark ran (and, for transfer, its check passed), 1 when
 the check failed or the benchmark could not finish, 2 when it cannot run here (bad
@@ -27,6 +28,7 @@ import sys
 from pathlib import Path
 
 from epaxdb.benchmarks.analyzer import run_analyzer_benchmark
+from epaxdb.benchmarks.backup import run_backup_benchmark
 from epaxdb.benchmarks.cluster import BASELINES, BenchSettings, run_workload_benchmark
 from epaxdb.benchmarks.core import run_core_benchmark
 from epaxdb.benchmarks.errors import BaselineUnavailable, BenchmarkError, PlotUnavailable
@@ -68,6 +70,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     analyzer = targets.add_parser("analyzer", help="SQL analyses per CPU-second")
     analyzer.add_argument("--duration", type=float, default=2.0, help="seconds per case")
     analyzer.set_defaults(handler=_bench_analyzer)
+    backup = targets.add_parser("backup", help="GET /v1/backup under point-update load")
+    backup.add_argument("--size-mb", type=int, default=50, help="database size to import")
+    backup.add_argument("--clients", type=int, default=8)
+    backup.add_argument("--baseline", type=float, default=3.0, help="seconds without backup")
+    backup.set_defaults(handler=_bench_backup)
+
+
+def _bench_backup(args: argparse.Namespace) -> int:
+    result = run_backup_benchmark(args.size_mb, clients=args.clients, baseline_s=args.baseline)
+    print(json.dumps(result, sort_keys=True))
+    return 0
 
 
 def _workload_options() -> argparse.ArgumentParser:

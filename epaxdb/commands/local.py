@@ -1,7 +1,7 @@
 """`epaxdb local`: a whole cluster of replica processes on loopback, in one command.
 
     epaxdb local [--replicas 3] [--data DIR] [--base-port 4001]
-                 [--secret-file F] [--auth-token-file F]
+                 [--secret-file F] [--auth-token-file F] [--from APP.db]
 
 Replica i serves HTTP on BASE+i and talks to its peers on BASE+1000+i; its data
 lives in DIR/replica-i and its log in DIR/replica-i.log. Starting again with the
@@ -9,6 +9,9 @@ same DIR and base port brings the same cluster back. Ctrl-C (or SIGTERM) stops
 every replica cleanly, each by its process id. --secret-file authenticates the
 replicas to each other; --auth-token-file makes HTTP clients send
 `Authorization: Bearer <token>` (both are passed to every replica).
+
+--from APP.db first seeds every replica with that SQLite database's schema and data
+(as `epaxdb import` does; DIR must hold no data yet), then starts the cluster.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import signal
 import threading
 from pathlib import Path
 
+from epaxdb.commands.import_db import EXIT_REFUSED, seed_and_report
 from epaxdb.runtime.local_cluster import LocalCluster
 
 
@@ -35,10 +39,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--secret-file", type=Path, help="cluster secret for replica connections")
     parser.add_argument("--auth-token-file", type=Path, help="bearer token HTTP clients must send")
+    parser.add_argument("--from", dest="source", type=Path, metavar="APP.db",
+                        help="seed the new cluster from this SQLite database first")  # fmt: skip
     parser.set_defaults(handler=run_local)
 
 
 def run_local(args: argparse.Namespace) -> int:
+    if args.source is not None:
+        seeded = seed_and_report(args.source, args.data, args.replicas, from_backup=False)
+        if seeded is None:
+            return EXIT_REFUSED
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -13,6 +13,7 @@ import logging
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
@@ -24,6 +25,7 @@ from epaxdb.errors import ConfigError, EpaxdbError
 from epaxdb.runtime.datadir import DataDirectory
 from epaxdb.runtime.errors import DataDirectoryInUse, SchemaMayBeStale
 from epaxdb.runtime.events import configure_logging, log_event
+from epaxdb.runtime.interactive import DEFAULT_MAX_AGE_MS
 from epaxdb.runtime.node import Node, NodeSettings
 from epaxdb.runtime.sql_machine import (
     AnalyzedTransaction,
@@ -103,6 +105,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULT_MAX_BODY_BYTES,
         help="largest HTTP request body accepted (default: 16 MiB)",
     )
+    parser.add_argument("--max-transaction-age", type=float, default=60.0, metavar="SECONDS",
+                        help="longest time from an interactive transaction's first statement "
+                             "to its commit; older ones fail with serialization_failure "
+                             "(default: 60)")  # fmt: skip
     parser.add_argument(
         "--thrifty",
         action="store_true",
@@ -127,6 +133,7 @@ class ServeConfig:
     node: NodeSettings
     http: Address
     server: ServerSettings = field(default_factory=ServerSettings)
+    max_transaction_age_ms: int = DEFAULT_MAX_AGE_MS
 
 
 def load_config(args: argparse.Namespace) -> ServeConfig:
@@ -159,6 +166,8 @@ def load_config(args: argparse.Namespace) -> ServeConfig:
         raise ConfigError("give --http (or an http address in the cluster file)")
     if secret == b"":
         raise ConfigError(f"the secret file {args.secret_file} is empty")
+    if not 0 < args.max_transaction_age <= 24 * 3600:
+        raise ConfigError("--max-transaction-age must be in (0, 86400] seconds")
     if auth_token == "":
         raise ConfigError(f"the auth token file {args.auth_token_file} is empty")
     try:
@@ -179,7 +188,7 @@ def load_config(args: argparse.Namespace) -> ServeConfig:
         profile = wan_profile(args.wan_profile)
         profile.check_cluster_size(len(peers))
         settings = replace(settings, peer_delays_s=profile.peer_delays_s(args.id))
-    return ServeConfig(settings, http, server)
+    return ServeConfig(settings, http, server, round(args.max_transaction_age * 1000))
 
 
 # Refusals that DDL this replica has not executed yet could explain.
@@ -221,8 +230,13 @@ def _writers(statements: Sequence[Statement], schema: Schema) -> tuple[int, ...]
     return tuple(writers)
 
 
-def open_sql_machine(directory: DataDirectory) -> SqlStateMachine:
-    return SqlStateMachine(StateDatabase.open(directory.state_db_path), AnalyzerKeys())
+def open_sql_machine(
+    directory: DataDirectory, max_transaction_age_ms: int = DEFAULT_MAX_AGE_MS
+) -> SqlStateMachine:
+    return SqlStateMachine(
+        StateDatabase.open(directory.state_db_path), AnalyzerKeys(),
+        max_age_ms=max_transaction_age_ms,
+    )  # fmt: skip
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -237,7 +251,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 async def serve(config: ServeConfig) -> int:
     try:
-        node = Node.open(config.node, open_sql_machine)
+        node = Node.open(
+            config.node, partial(open_sql_machine,
+                                 max_transaction_age_ms=config.max_transaction_age_ms),
+        )  # fmt: skip
     except EpaxdbError as error:
         log_event(logger, logging.ERROR, "startup_failed", reason=str(error),
                   error=type(error).__name__)  # fmt: skip

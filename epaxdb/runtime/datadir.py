@@ -30,6 +30,12 @@ IDENTITY_FILE_NAME = "IDENTITY"
 STATE_DB_NAME = "state.db"
 
 
+def replica_directory(root: Path, replica_id: int) -> Path:
+    """Where a cluster's files under one `root` keep replica `replica_id`'s data
+    directory (`epaxdb local`, `epaxdb import`)."""
+    return root / f"replica-{replica_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
     cluster_id: str

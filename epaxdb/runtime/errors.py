@@ -18,6 +18,10 @@ class Unavailable(EpaxdbError):
     failure). Nothing was submitted."""
 
 
+class PreviewTimedOut(Unavailable):
+    """A preview (which commits nothing) did not finish in time; retrying is safe."""
+
+
 class OutcomeUnknown(EpaxdbError):
     """The transaction entered the protocol but no result arrived in time: it may or
     may not commit. Retrying with the same request id is safe."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -28,14 +29,36 @@ from typing import Any
 import aiohttp
 
 import epaxdb
+from epaxdb.runtime.datadir import replica_directory
 
 _SOURCE_ROOT = Path(epaxdb.__file__).resolve().parent.parent
 
 
+# Ports for listeners are drawn below Linux's ephemeral range (32768 and up): there,
+# an outgoing connection of another process cannot take a port between our probe and
+# the replica's bind (seen as flaky cluster tests on a busy machine).
+_LISTEN_PORTS = range(10_000, 31_000)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    return free_base_port(1, host, spacing=0)
+
+
+def free_base_port(size: int = 3, host: str = "127.0.0.1", *, spacing: int = 1000) -> int:
+    """A `--base-port` whose HTTP ports (base + i) and peer ports (base + spacing + i)
+    are all free now."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(_LISTEN_PORTS.start, _LISTEN_PORTS.stop)
+        ports = {base + i for i in range(size)} | {base + spacing + i for i in range(size)}
+        try:
+            for port in ports:
+                with socket.socket() as probe:
+                    probe.bind((host, port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free range of ports for a local cluster")
 
 
 class LocalCluster:
@@ -85,7 +108,7 @@ class LocalCluster:
         return f"http://{self.host}:{self.http_ports[replica_id]}"
 
     def data_dir(self, replica_id: int) -> Path:
-        return self.root / f"replica-{replica_id}"
+        return replica_directory(self.root, replica_id)
 
     def log_path(self, replica_id: int) -> Path:
         return self.root / f"replica-{replica_id}.log"

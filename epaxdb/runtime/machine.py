@@ -4,8 +4,12 @@ The node knows instances, batches and commands; a `StateMachine` knows what a
 command *means*. It turns a client request into a `Command` (payload plus conflict
 keys) on the replica the client talks to, and applies committed batches on every
 replica. The SQL state machine (sql_machine.py) is the real one; tests plug in small
-ones. Threads: `prepare` and `prepare_read` run on the event loop; every other
-method runs on the node's single state-machine thread, one call at a time.
+ones. Threads: `prepare`, `prepare_read` and `prepare_preview` run on the event loop;
+every other method runs on the node's single state-machine thread, one call at a time.
+
+Interactive transactions (the SQL machine's): `prepare_preview`/`preview` run a
+transaction's statements without committing them, and an `InteractiveCommit` request
+commits them under the condition that they still produce what the previews showed.
 
 Executed markers. A machine records, atomically with each command's effects, a
 marker naming the command's position `owner.slot.index.count` (index in its batch,
@@ -18,11 +22,21 @@ request-id deduplication.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from epaxdb.command import Command
 from epaxdb.ids import InstanceId
 from epaxdb.records import Execution
+
+
+@dataclass(frozen=True, slots=True)
+class InteractiveCommit:
+    """A request that commits an interactive transaction: `request` (its statements)
+    plus `context`, what its previews showed the client (opaque to the node)."""
+
+    request: Any
+    context: Any
 
 
 class StateMachine(Protocol):
@@ -50,6 +64,19 @@ class StateMachine(Protocol):
 
     def executed_count(self) -> int:
         """How many command executions the state reflects (the count in `state_hash`)."""
+        ...
+
+    def prepare_preview(self, request: Any, context: Any) -> Any:
+        """Interactive transactions (event loop): validate and analyse a preview of
+        `request` in the transaction described by `context` (None for its first
+        statement); raise the refusal like `prepare`. Machines without interactive
+        transactions need not have it."""
+        ...
+
+    def preview(self, prepared: Any, deadline: float) -> Any:
+        """Interactive transactions (state-machine thread): run a prepared preview on
+        the current state without changing it; past `deadline` (`time.monotonic()`),
+        raise `PreviewTimedOut`."""
         ...
 
     def barrier(self, request_id: str) -> Command:

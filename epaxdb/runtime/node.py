@@ -48,6 +48,7 @@ import asyncio
 import logging
 import os
 import random
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping
@@ -70,13 +71,14 @@ from epaxdb.runtime.errors import (
     InvalidRequest,
     NotCaughtUp,
     OutcomeUnknown,
+    PreviewTimedOut,
     SchemaMayBeStale,
     Unavailable,
 )
 from epaxdb.runtime.events import log_event
 from epaxdb.runtime.handshake import Hello
 from epaxdb.runtime.log import InstanceLog, open_log
-from epaxdb.runtime.machine import StateMachine
+from epaxdb.runtime.machine import InteractiveCommit, StateMachine
 from epaxdb.runtime.peer_latency import PeerLatency
 from epaxdb.runtime.transport import Address, Transport
 
@@ -132,6 +134,7 @@ class NodeCounters:
     submitted: int = 0
     answered: int = 0
     timed_out: int = 0
+    previews: int = 0
     pending_peak: int = 0
 
 
@@ -204,6 +207,11 @@ class Node:
         peers = [r for r in range(config.replica_count) if r != settings.replica_id]
         self._latency = PeerLatency(peers) if config.thrifty else None
         self._last_ranking_s = 0.0
+
+    @property
+    def state_db_path(self) -> Path:
+        """The state database file in this replica's data directory."""
+        return self._directory.state_db_path
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -292,8 +300,11 @@ class Node:
         *,
         read_only: bool = False,
         after: InstanceId | None = None,
+        interactive: Any = None,
     ) -> Any:
-        """Replicate `request` and return its result on this replica.
+        """Replicate `request` and return its result on this replica. With
+        `interactive` (the context of the transaction's last preview) it commits an
+        interactive transaction (`InteractiveCommit`).
 
         `read_only` makes the machine refuse a request that could change the state (a
         query ordered like a transaction). `after`: first wait until this replica
@@ -308,11 +319,51 @@ class Node:
         if after is not None:
             await self.wait_executed(after, timeout_s)
         request_id = request_id or uuid.uuid4().hex
+        if interactive is not None:
+            request = InteractiveCommit(request, interactive)
         if request_id not in self._pending:
-            command = await self._prepare(request, request_id, self._left(deadline), read_only)
+            command = await self._with_fresh_schema(
+                lambda: self._machine.prepare(request, request_id, read_only=read_only),
+                self._left(deadline),
+            )
             if request_id not in self._pending:  # a twin may have entered meanwhile
                 self._propose(command)
         return await self._result(request_id, self._left(deadline))
+
+    async def preview(
+        self,
+        request: Any,
+        context: Any,
+        *,
+        after: InstanceId | None = None,
+        timeout_s: float = 10.0,
+    ) -> Any:
+        """Run an interactive transaction's statements on this replica's state without
+        committing anything (the machine's `preview`; docs/transactions.md). `after`:
+        first wait until this replica executed that instance (`wait_executed`).
+
+        Raises the machine's refusal, `NotCaughtUp` or `Unavailable` (`PreviewTimedOut`
+        when the statements did not finish in time)."""
+        self._check_serving()
+        deadline = self._loop.time() + timeout_s
+        if after is not None:
+            await self.wait_executed(after, timeout_s)
+        prepared = await self._with_fresh_schema(
+            lambda: self._machine.prepare_preview(request, context), self._left(deadline)
+        )
+        remaining_s = self._left(deadline)
+        self.counters.previews += 1
+        # The machine stops the statements at the deadline; the thread may also be busy
+        # applying for longer, hence the timeout here too.
+        work = self._loop.run_in_executor(
+            self._machine_thread, self._machine.preview, prepared, time.monotonic() + remaining_s
+        )
+        work.add_done_callback(_retrieve)
+        try:
+            async with asyncio.timeout(remaining_s):
+                return await asyncio.shield(work)
+        except TimeoutError:
+            raise PreviewTimedOut(f"the preview did not finish within {timeout_s:g} s") from None
 
     async def read_local(
         self, request: Any, *, after: InstanceId | None = None, timeout_s: float = 10.0
@@ -376,11 +427,11 @@ class Node:
     def _left(self, deadline: float) -> float:
         return max(deadline - self._loop.time(), 0.001)
 
-    async def _prepare(
-        self, request: Any, request_id: str, timeout_s: float, read_only: bool
-    ) -> Command:
+    async def _with_fresh_schema(self, prepare: Callable[[], T], timeout_s: float) -> T:
+        """`prepare()`, or, if its refusal may come from DDL this replica has not
+        executed yet, `prepare()` again once caught up."""
         try:
-            return self._machine.prepare(request, request_id, read_only=read_only)
+            return prepare()
         except SchemaMayBeStale:
             pass
         # The refusal may come from DDL this replica has not executed yet. A barrier
@@ -394,7 +445,7 @@ class Node:
         except OutcomeUnknown:
             raise Unavailable("could not catch up with the cluster's schema in time") from None
         try:
-            return self._machine.prepare(request, request_id, read_only=read_only)
+            return prepare()
         except SchemaMayBeStale as stale:
             raise stale.refusal from None
 
@@ -705,3 +756,9 @@ class Node:
 
 def _has_floor(records: list[DurableRecord]) -> bool:
     return any(isinstance(record, FloorRecord) for record in records)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a result nobody may wait for any more (a timed-out preview) as retrieved."""
+    if not future.cancelled():
+        future.exception()

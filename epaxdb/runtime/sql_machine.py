@@ -7,10 +7,18 @@ could differ between replicas before the transaction enters the protocol: the
 timestamp (this replica's clock, ms), a random seed, and the schema version the
 analysis was made under. The analysis (an injected `Analyze`, the analyzer behind
 it) turns the statements into conflict keys and the statements as they will run,
-or refuses them. The command's payload
-is the msgpack *transaction payload*:
+or refuses them. The command's payload is the msgpack *transaction payload*:
 
-    [1, [[sql, params], ...], timestamp_ms, seed, schema_version]
+    [2, [[sql, params], ...], timestamp_ms, seed, schema_version, validation]
+
+`validation` is None, or for an interactive transaction's commit (an
+`InteractiveCommit` request) `[digest, [failed positions], age_ms, max_age_ms]`: its
+timestamp and seed are those of its first preview, and it commits only if its
+statements produce the digest its previews showed the client (`interactive`).
+Version 1 payloads (without `validation`) still decode.
+
+`prepare_preview` (event loop) and `preview` (state-machine thread) run an
+interactive transaction's statements on this replica's state without committing them.
 
 `apply` (state-machine thread, every replica) decodes each command of a committed
 batch into a `TransactionSpec` with the marker `owner.slot.index.count` and hands
@@ -38,8 +46,22 @@ import msgpack
 from epaxdb.command import Batch, Command, ConflictKey
 from epaxdb.ids import InstanceId
 from epaxdb.records import Execution
-from epaxdb.runtime.errors import InvalidRequest, NotReadOnly
+from epaxdb.runtime.errors import (
+    InvalidRequest,
+    NotReadOnly,
+    PreviewTimedOut,
+    SchemaMayBeStale,
+)
+from epaxdb.runtime.interactive import (
+    DEFAULT_MAX_AGE_MS,
+    InteractiveContext,
+    PreviewAnswer,
+    check_statements,
+    judge_preview,
+    serialization_failure,
+)
 from epaxdb.runtime.machine import (
+    InteractiveCommit,
     instances_fully_executed,
     marker,
     markers_at_or_below,
@@ -47,17 +69,21 @@ from epaxdb.runtime.machine import (
 )
 from epaxdb.storage import (
     SCHEMA_CHANGED,
+    SERIALIZATION_FAILURE,
     CatalogRow,
     LocalQueryError,
+    PreviewInterrupted,
+    PreviewSpec,
     RowsResult,
     StateDatabase,
     Statement,
     TransactionError,
     TransactionResult,
     TransactionSpec,
+    Validation,
 )
 
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION = 2
 _SQL_VALUE_TYPES = (type(None), int, float, str, bytes, bool)
 
 
@@ -92,7 +118,9 @@ class LocalRead:
     error: TransactionError | None = None
 
 
-# Statements + schema -> analysed transaction; raises the analyzer's refusal.
+# Statements + schema -> analysed transaction; raises the analyzer's refusal. A refusal
+# that names a statement has `statement` (its index) and `at(index, sql)`, the same
+# refusal naming another index.
 Analyze = Callable[[Sequence[Statement], SchemaSnapshot], AnalyzedTransaction]
 
 
@@ -102,24 +130,44 @@ class TransactionPayload:
     timestamp_ms: int
     seed: int
     schema_version: int | None  # None: no check (a barrier has no statements to check)
+    validation: Validation | None = None  # an interactive transaction's commit condition
 
     def encode(self) -> bytes:
+        check = self.validation
+        validation = None if check is None else [
+            check.digest, sorted(check.expected_failures), check.age_ms, check.max_age_ms
+        ]  # fmt: skip
         return msgpack.packb(
             [PAYLOAD_VERSION, [[sql, params] for sql, params in self.statements],
-             self.timestamp_ms, self.seed, self.schema_version],
+             self.timestamp_ms, self.seed, self.schema_version, validation],
             use_bin_type=True,
         )  # fmt: skip
 
     @staticmethod
     def decode(data: bytes) -> TransactionPayload:
-        version, statements, timestamp_ms, seed, schema_version = msgpack.unpackb(
+        version, statements, timestamp_ms, seed, schema_version, *rest = msgpack.unpackb(
             data, raw=False, strict_map_key=False
         )
-        if version != PAYLOAD_VERSION:
-            raise ValueError(f"transaction payload version {version}")
+        if (version, len(rest)) not in ((1, 0), (2, 1)):
+            raise ValueError(f"transaction payload version {version} with {len(rest)} extras")
+        validation = None
+        if rest and rest[0] is not None:
+            digest, failures, age_ms, max_age_ms = rest[0]
+            validation = Validation(digest, frozenset(failures), age_ms, max_age_ms)
         return TransactionPayload(
-            tuple((sql, params) for sql, params in statements), timestamp_ms, seed, schema_version
-        )
+            tuple((sql, params) for sql, params in statements),
+            timestamp_ms, seed, schema_version, validation,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPreview:
+    """A preview analysed on the event loop, to run on the state-machine thread."""
+
+    context: InteractiveContext
+    full: tuple[Statement, ...]  # the client's statements plus the failed ones
+    analysed: tuple[Statement, ...]  # the same, as they will run
+    expired: bool
 
 
 def validate_statements(request: Any) -> tuple[Statement, ...]:
@@ -149,26 +197,93 @@ def validate_statements(request: Any) -> tuple[Statement, ...]:
 
 
 class SqlStateMachine:
-    def __init__(self, db: StateDatabase, analyze: Analyze) -> None:
+    def __init__(
+        self, db: StateDatabase, analyze: Analyze, *, max_age_ms: int = DEFAULT_MAX_AGE_MS
+    ) -> None:
         self._db = db
         self._analyze = analyze
+        # How long an interactive transaction may take from its first preview to its
+        # commit (the commit carries its timestamp, which must stay near the truth).
+        self.max_age_ms = max_age_ms
         self.engine_version = db.sqlite_version()
         self.settings = db.settings.as_pairs()
         self._markers = {m if isinstance(m, str) else m.decode() for m in db.executed_markers()}
         self._schema = self._read_schema()
 
     def prepare(self, request: Any, request_id: str, *, read_only: bool = False) -> Command:
+        if isinstance(request, InteractiveCommit):
+            return self._prepare_commit(request, request_id)
         schema = self._schema
         analysed = self._analysed(request, schema, read_only)
         payload = TransactionPayload(
             analysed.statements,
-            timestamp_ms=time.time_ns() // 1_000_000,
+            timestamp_ms=_now_ms(),
             seed=secrets.randbits(63),
             schema_version=schema.version,
         )
         return Command(
             request_id, payload.encode(), analysed.reads, analysed.writes, analysed.is_global
         )
+
+    def _prepare_commit(self, request: InteractiveCommit, request_id: str) -> Command:
+        context = InteractiveContext.from_json(request.context)
+        full = validate_statements(context.full_sequence(validate_statements(request.request)))
+        schema = self._schema
+        analysed = self._analyze_interactive(context, full, schema)
+        check_statements(context, analysed.statements)
+        if len(full) != context.observed:
+            raise InvalidRequest(
+                f"{len(full) - context.observed} statement(s) were not previewed: preview "
+                "every statement before the commit"
+            )
+        validation = Validation(
+            context.digest, context.failed_positions,
+            age_ms=_now_ms() - context.timestamp_ms, max_age_ms=self.max_age_ms,
+        )  # fmt: skip
+        payload = TransactionPayload(
+            analysed.statements, context.timestamp_ms, context.seed, schema.version, validation
+        )
+        # The keys of every statement, reads included: the validation must be ordered
+        # against every writer of what the transaction read.
+        return Command(
+            request_id, payload.encode(), analysed.reads, analysed.writes, analysed.is_global
+        )
+
+    def prepare_preview(self, request: Any, context: Any) -> PreparedPreview:
+        """Event loop: validate and analyse a preview (the same refusals as `prepare`)."""
+        statements = validate_statements(request)
+        if context is None:
+            parsed = InteractiveContext.begin(_now_ms(), secrets.randbits(63))
+        else:
+            parsed = InteractiveContext.from_json(context)
+        full = validate_statements(parsed.full_sequence(statements))
+        analysed = self._analyze_interactive(parsed, full, self._schema).statements
+        check_statements(parsed, analysed)
+        age_ms = _now_ms() - parsed.timestamp_ms
+        expired = not -self.max_age_ms <= age_ms <= self.max_age_ms
+        return PreparedPreview(parsed, full, analysed, expired)
+
+    def preview(self, prepared: PreparedPreview, deadline: float) -> PreviewAnswer:
+        """State-machine thread: run the statements on the current state, roll back, and
+        judge what they produced against what the client saw before. `deadline` is a
+        `time.monotonic()` value; past it, `PreviewTimedOut`."""
+        if prepared.expired:
+            return PreviewAnswer(
+                error=serialization_failure(
+                    f"the transaction began more than {self.max_age_ms} ms ago; run it again"
+                )
+            )
+        context = prepared.context
+        spec = PreviewSpec(
+            prepared.analysed, context.timestamp_ms, context.seed, context.failed_positions
+        )
+        try:
+            if time.monotonic() > deadline:
+                raise PreviewInterrupted("the deadline passed before the preview could start")
+            run = self._db.preview(spec, deadline)
+        except PreviewInterrupted as interrupted:
+            raise PreviewTimedOut(f"the preview did not finish in time: {interrupted}") from None
+        return judge_preview(context, prepared.full, prepared.analysed, run)
 
     def prepare_read(self, request: Any) -> tuple[Statement, ...]:
         """The statements of a local read, checked like a query's (`read_local`)."""
@@ -189,7 +304,7 @@ class SqlStateMachine:
         return analysed
 
     def barrier(self, request_id: str) -> Command:
-        payload = TransactionPayload((), time.time_ns() // 1_000_000, 0, None)
+        payload = TransactionPayload((), _now_ms(), 0, None)
         return Command(request_id, payload.encode(), is_global=True)
 
     def apply(self, executions: Sequence[Execution]) -> list[list[TransactionResult]]:
@@ -211,15 +326,35 @@ class SqlStateMachine:
                     seed=payload.seed,
                     executed_marker=position,
                     schema_version=payload.schema_version,
+                    validation=payload.validation,
                 )
             )
             self._markers.add(position)
             results.append(result)
-            schema_changed = result.error is not None and result.error.code == SCHEMA_CHANGED
+            code = None if result.error is None else result.error.code
+            # (An interactive commit reports a schema change as a serialization failure.)
+            schema_changed = code == SCHEMA_CHANGED or (
+                code == SERIALIZATION_FAILURE and self._db.schema_version() != self._schema.version
+            )
             refresh = refresh or command.is_global or schema_changed
         if refresh:
             self._schema = self._read_schema()
         return results
+
+    def _analyze_interactive(
+        self, context: InteractiveContext, full: tuple[Statement, ...], schema: SchemaSnapshot
+    ) -> AnalyzedTransaction:
+        """Analyse the client's statements with the failed ones put back; a refusal names
+        the statement by its index in the client's list."""
+        try:
+            return self._analyze(full, schema)
+        except SchemaMayBeStale as stale:
+            raise SchemaMayBeStale(_renumbered(stale.refusal, context, full)) from None
+        except Exception as refusal:  # the analyzer's refusal types are not known here
+            renamed = _renumbered(refusal, context, full)
+            if renamed is refusal:
+                raise
+            raise renamed from None
 
     def read_local(self, statements: Sequence[Statement]) -> LocalRead:
         # The machine thread is the only writer, so the statements (each in its own
@@ -264,3 +399,17 @@ def executed_at(result: TransactionResult) -> InstanceId:
         raise ValueError(f"the result of {result.request_id!r} carries no executed marker")
     instance_id, _, _ = parse_marker(str(result.marker))
     return instance_id
+
+
+def _renumbered(
+    refusal: Exception, context: InteractiveContext, full: tuple[Statement, ...]
+) -> Exception:
+    index = getattr(refusal, "statement", None)
+    if not context.failed or type(index) is not int or not 0 <= index < len(full):
+        return refusal
+    renamed: Exception = refusal.at(context.client_index(index), full[index][0])  # type: ignore[attr-defined]
+    return renamed
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

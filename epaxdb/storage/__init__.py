@@ -5,10 +5,12 @@ See `engine` for the theory of operation and `docs/storage.md` for the design.
 
 from __future__ import annotations
 
+from epaxdb.storage import observation
 from epaxdb.storage.engine import CatalogRow, StateDatabase, sqlite_version
 from epaxdb.storage.errors import (
     DatabaseStopped,
     LocalQueryError,
+    PreviewInterrupted,
     SqliteFailure,
     TimeZoneNotPinned,
 )
@@ -17,15 +19,19 @@ from epaxdb.storage.results import (
     REFUSED_STATEMENT,
     RESERVED_ROWID,
     SCHEMA_CHANGED,
+    SERIALIZATION_FAILURE,
     Marker,
     Params,
+    PreviewSpec,
     RowsResult,
     SqlValue,
     Statement,
     StatementResult,
+    StatementRun,
     TransactionError,
     TransactionResult,
     TransactionSpec,
+    Validation,
     WriteResult,
 )
 from epaxdb.storage.settings import ClusterSqlSettings
@@ -35,22 +41,28 @@ __all__ = [
     "REFUSED_STATEMENT",
     "RESERVED_ROWID",
     "SCHEMA_CHANGED",
+    "SERIALIZATION_FAILURE",
     "CatalogRow",
     "ClusterSqlSettings",
     "DatabaseStopped",
     "LocalQueryError",
     "Marker",
     "Params",
+    "PreviewInterrupted",
+    "PreviewSpec",
     "RowsResult",
     "SqlValue",
     "SqliteFailure",
     "StateDatabase",
     "Statement",
     "StatementResult",
+    "StatementRun",
     "TimeZoneNotPinned",
     "TransactionError",
     "TransactionResult",
     "TransactionSpec",
+    "Validation",
     "WriteResult",
+    "observation",
     "sqlite_version",
 ]

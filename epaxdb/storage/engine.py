@@ -22,8 +22,18 @@ Executing (`execute_transaction`). Everything below happens in ONE SQLite transa
    error, a statement the guard refuses, bad parameters) rolls back to the savepoint —
    or, if SQLite already rolled back the whole transaction (`RAISE(ROLLBACK)`,
    `ON CONFLICT ROLLBACK`), begins a new one — and becomes the result.
+   An interactive transaction (`spec.validation`) commits only if its statements
+   produce the observation chain the client saw (`observation`), statements that
+   failed for the client failing alike; otherwise its effects are rolled back and the
+   result is `serialization_failure` (retryable). A schema change or a transaction
+   older than its age limit gives the same result.
 4. Store the result under the request id, record the executed marker, bump the executed
    count, COMMIT.
+
+Previewing (`preview`). An interactive transaction's statements run, before its commit,
+on the current state with its clock and seed, exactly as above but in a transaction
+that is always rolled back: nothing is recorded, nothing is left behind. A progress
+handler aborts statements that run past the caller's deadline (`PreviewInterrupted`).
 
 Any other SQLite failure (I/O error, disk full, busy, out of memory, corruption) is not
 a property of the transaction: it is raised as `SqliteFailure`, nothing is recorded,
@@ -36,7 +46,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import NamedTuple, Self, TypeVar
 
@@ -44,18 +54,23 @@ import apsw
 
 from epaxdb.errors import ConfigError, InvariantViolation
 from epaxdb.storage import bookkeeping as bk
+from epaxdb.storage import observation
 from epaxdb.storage.clock import TransactionClockVFS
-from epaxdb.storage.errors import DatabaseStopped, LocalQueryError, SqliteFailure
+from epaxdb.storage.errors import (
+    DatabaseStopped,
+    LocalQueryError,
+    PreviewInterrupted,
+    SqliteFailure,
+)
 from epaxdb.storage.guard import Mode, StatementGuard
 from epaxdb.storage.results import (
-    BINDING_ERROR,
-    REFUSED_STATEMENT,
-    RESERVED_ROWID,
     SCHEMA_CHANGED,
+    SERIALIZATION_FAILURE,
     Marker,
     Params,
+    PreviewSpec,
     RowsResult,
-    StatementResult,
+    StatementRun,
     TransactionError,
     TransactionResult,
     TransactionSpec,
@@ -64,21 +79,12 @@ from epaxdb.storage.results import (
 from epaxdb.storage.seeded_random import RandomFunctions
 from epaxdb.storage.settings import ClusterSqlSettings, apply_settings
 from epaxdb.storage.state_hash import USER_SCHEMA, compute_state_hash
+from epaxdb.storage.statement_runner import StatementRunner, code_name
 from epaxdb.storage.timezone import ensure_utc_localtime
 
-# Failures that follow from the statement and the (replicated) database state alone.
-_DETERMINISTIC = (
-    apsw.ConstraintError,
-    apsw.MismatchError,
-    apsw.SQLError,
-    apsw.TooBigError,
-    apsw.RangeError,
-)
-# Raised by apsw while binding parameters, which are part of the replicated command.
-_BINDING = (apsw.BindingsError, KeyError, TypeError, OverflowError)
-_REFUSED = (apsw.AuthError, apsw.ExecTraceAbort)
-
 T = TypeVar("T")
+# SQLite virtual-machine steps between two deadline checks of a preview.
+_PROGRESS_STEPS = 1000
 
 
 class CatalogRow(NamedTuple):
@@ -103,8 +109,10 @@ class StateDatabase:
         self._random = RandomFunctions(db)
         bk.create_tables(db)
         self._guard = StatementGuard(db, bk.INTERNAL_STATEMENTS)
-        self._client = db.cursor()
         self._internal = db.cursor()
+        self._runner = StatementRunner(
+            db, self._guard, lambda: self._one(bk.SEQUENCE_AT_MAX) is not None
+        )
         self._stopped: str | None = None
 
     @classmethod
@@ -120,7 +128,7 @@ class StateDatabase:
             db = apsw.Connection(filename, vfs=vfs.vfs_name)
         except apsw.Error as exc:
             vfs.unregister()
-            raise SqliteFailure(_code_name(exc), str(exc)) from exc
+            raise SqliteFailure(code_name(exc), str(exc)) from exc
         try:
             if filename != ":memory:":
                 (mode,) = db.execute("PRAGMA journal_mode = WAL", can_cache=False).fetchone()
@@ -132,7 +140,7 @@ class StateDatabase:
         except apsw.Error as exc:
             db.close()
             vfs.unregister()
-            raise SqliteFailure(_code_name(exc), str(exc)) from exc
+            raise SqliteFailure(code_name(exc), str(exc)) from exc
         except BaseException:
             db.close()
             vfs.unregister()
@@ -187,40 +195,53 @@ class StateDatabase:
         return replace(TransactionResult.decode(request_id, blob), marker=marker)  # type: ignore[arg-type]
 
     def _apply(self, txn: TransactionSpec) -> TransactionResult:
+        check = txn.validation
         if txn.schema_version is not None:
             current = self._scalar(bk.SCHEMA_VERSION)
             if current != txn.schema_version:
-                return TransactionResult(
-                    txn.request_id,
-                    error=TransactionError(
-                        SCHEMA_CHANGED,
-                        f"analysed under schema version {txn.schema_version}, "
-                        f"executed under {current}; analyse and submit again",
-                        retryable=True,
-                    ),
-                )
-        self._run(bk.RESET_CHANGES)
-        self._db.set_last_insert_rowid(0)
+                # The conflict keys were computed for another schema, so this position
+                # in the order proves nothing; an interactive transaction must run
+                # again from its first statement (hence its serialization failure).
+                code = SCHEMA_CHANGED if check is None else SERIALIZATION_FAILURE
+                return _retryable(
+                    txn, code, f"analysed under schema version {txn.schema_version}, "
+                    f"executed under {current}; submit the transaction again",
+                )  # fmt: skip
+        if check is not None and check.expired:
+            return _retryable(
+                txn, SERIALIZATION_FAILURE, f"the transaction began {check.age_ms} ms before "
+                f"its commit, beyond the limit of {check.max_age_ms} ms; run it again",
+            )  # fmt: skip
+        self._reset_connection_state()
         self._run(bk.SAVEPOINT)
-        results: list[StatementResult] = []
-        for index, (sql, params) in enumerate(txn.statements):
-            outcome = self._run_client_statement(sql, params, Mode.REPLICATED)
-            if isinstance(outcome, TransactionError):
-                self._undo_statements()
-                error = replace(outcome, statement_index=index)
-                return TransactionResult(txn.request_id, error=error)
-            results.append(outcome)
-        if self._db.status(apsw.SQLITE_DBSTATUS_DEFERRED_FKS)[0]:
+        run = self._runner.run(
+            txn.statements,
+            expected_failures=check.expected_failures if check is not None else (),
+            chained=check is not None,
+        )
+        error = run.failure
+        if check is not None and (run.failure is not None or _chain_end(run) != check.digest):
+            error = TransactionError(
+                SERIALIZATION_FAILURE,
+                "what the transaction read changed before it could commit; run it again",
+                retryable=True,
+            )
+        if error is None and self._db.status(apsw.SQLITE_DBSTATUS_DEFERRED_FKS)[0]:
             # A deferred foreign key is still violated. COMMIT would fail; fail here,
             # where the savepoint can still undo the statements alone.
-            self._undo_statements()
             error = TransactionError(
                 "SQLITE_CONSTRAINT_FOREIGNKEY",
                 "FOREIGN KEY constraint failed (deferred, checked at commit)",
             )
+        if error is not None:
+            self._undo_statements()
             return TransactionResult(txn.request_id, error=error)
         self._run(bk.RELEASE_SAVEPOINT)
-        return TransactionResult(txn.request_id, tuple(results))
+        return TransactionResult(txn.request_id, run.results)
+
+    def _reset_connection_state(self) -> None:
+        self._run(bk.RESET_CHANGES)
+        self._db.set_last_insert_rowid(0)
 
     def _undo_statements(self) -> None:
         if self._db.get_autocommit():
@@ -235,37 +256,6 @@ class StateDatabase:
         self._run(bk.INSERT_MARKER, (marker,))
         if self._db.changes():
             self._run(bk.BUMP_POSITION)
-
-    def _run_client_statement(
-        self, sql: str, params: Params, mode: Mode
-    ) -> StatementResult | TransactionError:
-        db, guard = self._db, self._guard
-        guard.begin_statement(mode)
-        changes_before = db.total_changes()
-        try:
-            rows = self._client.execute(sql, _bindings(params)).fetchall()
-            columns = guard.columns
-        except (*_REFUSED, *_DETERMINISTIC) as exc:
-            if guard.refusal is not None:
-                # The guard said no (SQLite words some denials as plain SQL errors).
-                return TransactionError(REFUSED_STATEMENT, guard.refusal)
-            return TransactionError(_code_name(exc), str(exc))
-        except apsw.FullError:
-            if guard.saw_max_rowid or guard.touched_sequence:
-                return _reserved_rowid_error()
-            raise
-        except _BINDING as exc:
-            return TransactionError(BINDING_ERROR, f"{type(exc).__name__}: {exc}")
-        finally:
-            guard.end_statement()
-        if guard.saw_max_rowid or (
-            guard.touched_sequence and self._one(bk.SEQUENCE_AT_MAX) is not None
-        ):
-            return _reserved_rowid_error()
-        if columns:
-            return RowsResult(columns, tuple(rows))
-        changed = db.total_changes() != changes_before
-        return WriteResult(db.changes() if changed else 0, db.last_insert_rowid())
 
     # -- local reads ------------------------------------------------------------------
 
@@ -283,7 +273,7 @@ class StateDatabase:
         self._random.reseed(secrets.randbits(64))
         try:
             outcome = self._in_read_transaction(
-                lambda: self._run_client_statement(sql, params, Mode.LOCAL_READ)
+                lambda: self._runner.run_one(sql, params, Mode.LOCAL_READ)
             )
         finally:
             self._vfs.now_ms = None
@@ -292,6 +282,38 @@ class StateDatabase:
         if isinstance(outcome, WriteResult):
             return RowsResult((), ())
         return outcome
+
+    # -- previews ---------------------------------------------------------------------
+
+    def preview(self, spec: PreviewSpec, deadline: float | None = None) -> StatementRun:
+        """Run statements on the current state as an interactive transaction's commit
+        would (its clock, its seed, past its expected failures, chained) and roll them
+        back. Raises `PreviewInterrupted` if they run past `deadline` (a
+        `time.monotonic()` value); the database stays usable."""
+        self._check_usable()
+        self._vfs.now_ms = spec.timestamp_ms
+        self._random.reseed(spec.seed)
+        try:
+            return self._in_transaction(
+                bk.BEGIN_WRITE, bk.ROLLBACK, lambda: self._preview(spec, deadline)
+            )
+        finally:
+            self._vfs.now_ms = None
+
+    def _preview(self, spec: PreviewSpec, deadline: float | None) -> StatementRun:
+        self._reset_connection_state()
+        if deadline is not None:
+            self._db.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
+        try:
+            return self._runner.run(
+                spec.statements, expected_failures=spec.expected_failures, chained=True
+            )
+        except apsw.InterruptError:
+            raise PreviewInterrupted("the statements ran past the deadline") from None
+        finally:
+            self._db.set_progress_handler(None)
+
+    # -- stored results -----------------------------------------------------------------
 
     def stored_result(self, request_id: str) -> TransactionResult | None:
         """The result stored for `request_id` (with the marker of its execution), or None
@@ -375,11 +397,13 @@ class StateDatabase:
             except BaseException:
                 self._rollback_quietly()
                 raise
-            self._run(end)
+            if end != bk.ROLLBACK or not self._db.get_autocommit():
+                # (A statement may already have ended the transaction it rolls back.)
+                self._run(end)
             return value
         except apsw.Error as exc:
             self._stop(exc)
-            raise SqliteFailure(_code_name(exc), str(exc)) from exc
+            raise SqliteFailure(code_name(exc), str(exc)) from exc
 
     def _run(self, sql: str, bindings: tuple[object, ...] = ()) -> None:
         self._internal.execute(sql, bindings).fetchall()
@@ -412,28 +436,9 @@ class StateDatabase:
             raise DatabaseStopped(f"state database is {self._stopped}")
 
 
-def _bindings(params: Params) -> tuple[object, ...] | dict[str, object]:
-    if isinstance(params, Mapping):
-        # apsw names parameters without their prefix character (:x, @x, $x -> x).
-        return {
-            (key[1:] if key[:1] in (":", "@", "$") else key): value for key, value in params.items()
-        }
-    return tuple(params)
+def _chain_end(run: StatementRun) -> bytes:
+    return run.chain[-1] if run.chain else observation.INITIAL
 
 
-def _reserved_rowid_error() -> TransactionError:
-    return TransactionError(
-        RESERVED_ROWID,
-        "rowid 9223372036854775807 (and a sqlite_sequence at it) is reserved: beyond it "
-        "SQLite would choose rowids at random, differently on every replica",
-    )
-
-
-def _code_name(exc: BaseException) -> str:
-    for code in (getattr(exc, "extendedresult", None), getattr(exc, "result", None)):
-        if code is None:
-            continue
-        name = apsw.mapping_extended_result_codes.get(code) or apsw.mapping_result_codes.get(code)
-        if name:
-            return str(name)
-    return type(exc).__name__
+def _retryable(txn: TransactionSpec, code: str, message: str) -> TransactionResult:
+    return TransactionResult(txn.request_id, error=TransactionError(code, message, retryable=True))

@@ -40,3 +40,8 @@ class LocalQueryError(EpaxdbError):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+class PreviewInterrupted(EpaxdbError):
+    """A preview's statements ran past its deadline and were stopped; nothing was
+    changed and the database stays usable."""

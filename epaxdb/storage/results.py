@@ -5,6 +5,11 @@ identically to every other replica: the statements, the coordinator-chosen times
 random seed, the schema version its analysis assumed, the client's request id (for
 idempotent retries) and the runtime's opaque executed marker.
 
+An interactive transaction's commit carries a `Validation`: what its statements must
+produce at the commit's place in the order (`observation`) for it to commit. A
+`PreviewSpec` runs statements without committing them, for such a transaction's
+statements before its commit; a `StatementRun` is what running statements produced.
+
 A `TransactionResult` is either the per-statement results or one `TransactionError`.
 Results are stored in the database (msgpack, via `encode`/`decode`) so that a retried
 request gets the very answer the first execution produced.
@@ -31,6 +36,28 @@ SCHEMA_CHANGED = "schema_changed"
 BINDING_ERROR = "binding_error"
 REFUSED_STATEMENT = "refused_statement"
 RESERVED_ROWID = "reserved_rowid"
+SERIALIZATION_FAILURE = "serialization_failure"
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """The commit condition of an interactive transaction.
+
+    `digest` is the observation chain the statements must produce (`observation`);
+    `expected_failures` are the positions of statements that failed when the client ran
+    them, and must fail alike. `age_ms` is how long before its submission the
+    transaction began (the coordinator's clock), `max_age_ms` the limit it must be
+    within; both travel in the command, so every replica decides alike.
+    """
+
+    digest: bytes
+    expected_failures: frozenset[int] = frozenset()
+    age_ms: int = 0
+    max_age_ms: int = 60_000
+
+    @property
+    def expired(self) -> bool:
+        return not -self.max_age_ms <= self.age_ms <= self.max_age_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +69,8 @@ class TransactionSpec:
     executed_marker: Marker
     # `PRAGMA schema_version` the analysis was made under; None skips the check.
     schema_version: int | None = None
+    # Set for an interactive transaction: commit only if the statements produce this.
+    validation: Validation | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.request_id, str) or not self.request_id:
@@ -57,6 +86,18 @@ class TransactionSpec:
             if not isinstance(sql, str):
                 raise TypeError("each statement's SQL must be a str")
         object.__setattr__(self, "statements", statements)
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewSpec:
+    """Statements to run on the current state and roll back, with the clock and the
+    random() seed of the interactive transaction they belong to."""
+
+    statements: tuple[Statement, ...]
+    timestamp_ms: int
+    seed: int
+    # Positions of statements that failed before; the run goes on past them.
+    expected_failures: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +138,24 @@ class TransactionError:
     message: str
     statement_index: int | None = None
     retryable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StatementRun:
+    """What running statements produced: one outcome per statement that ran, and
+    (when asked for) the observation chain after each outcome. `failure` is the failure
+    that stopped the run (also the last outcome); `rolled_back` says SQLite ended the
+    whole transaction with it (`RAISE(ROLLBACK)`, `ON CONFLICT ROLLBACK`)."""
+
+    outcomes: tuple[StatementResult | TransactionError, ...]
+    chain: tuple[bytes, ...] = ()
+    failure: TransactionError | None = None
+    rolled_back: bool = False
+
+    @property
+    def results(self) -> tuple[StatementResult, ...]:
+        """The outcomes of the statements that succeeded."""
+        return tuple(o for o in self.outcomes if not isinstance(o, TransactionError))
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,19 +17,19 @@ therefore reads the data, never the file:
 
 The engine's internal tables are not hashed, apart from the executed count.
 `schema_version` is not hashed either: it is a change counter (VACUUM bumps it), not
-content. Values are encoded with a type tag and a length, so 1, 1.0, '1' and x'01'
-differ; floats by their IEEE-754 bytes. The digest is BLAKE2b-256, in hex.
+content. Values are encoded by `value_encoding` (type tag and length: 1, 1.0, '1' and
+x'01' differ). The digest is BLAKE2b-256, in hex.
 """
 
 from __future__ import annotations
 
 import hashlib
-import struct
-from collections.abc import Iterable
+from functools import partial
 
 import apsw
 
 from epaxdb.storage.guard import INTERNAL_TABLES
+from epaxdb.storage.value_encoding import feed_values
 
 _FORMAT = b"epaxdb-state-hash-v1"
 _ROWID_ALIASES = ("rowid", "_rowid_", "oid")
@@ -44,23 +44,23 @@ USER_SCHEMA = (
 def compute_state_hash(db: apsw.Connection, executed_count: int) -> str:
     """Hash the logical content; the caller holds a read transaction."""
     digest = hashlib.blake2b(digest_size=32, person=b"epaxdb-state")
-    feed = _Feeder(digest)
-    feed.values((_FORMAT, executed_count))
+    feed = partial(feed_values, digest.update)
+    feed((_FORMAT, executed_count))
     for pragma in ("user_version", "application_id"):
-        feed.values(db.execute(f"PRAGMA {pragma}", can_cache=False).fetchone())
+        feed(db.execute(f"PRAGMA {pragma}", can_cache=False).fetchone())
     schema = sorted(db.execute(USER_SCHEMA).fetchall(), key=lambda row: (row[0], row[1]))
-    feed.values((b"schema", len(schema)))
+    feed((b"schema", len(schema)))
     for row in schema:
-        feed.values(row)
+        feed(row)
     for name, without_rowid in _tables(db):
         # Not cached: these texts are the engine's, not worth a client's cache slot.
         rows = db.execute(_rows_query(db, name, without_rowid), can_cache=False)
-        feed.values((b"table", name))
+        feed((b"table", name))
         count = 0
         for row in rows:
-            feed.values(row)
+            feed(row)
             count += 1
-        feed.values((b"end", count))
+        feed((b"end", count))
     return digest.hexdigest()
 
 
@@ -76,13 +76,13 @@ def _rows_query(db: apsw.Connection, table: str, without_rowid: bool) -> str:
     columns = db.execute(
         "SELECT name, pk FROM pragma_table_info(?) ORDER BY cid", (table,)
     ).fetchall()
-    quoted = _quote(table)
+    quoted = quote_identifier(table)
     if table.lower().startswith("sqlite_"):
         order = ", ".join(str(i) for i in range(1, len(columns) + 1))
         return f"SELECT * FROM {quoted} ORDER BY {order}"
     if without_rowid:
         keys = sorted((pk, name) for name, pk in columns if pk)
-        order = ", ".join(_quote(name) for _, name in keys)
+        order = ", ".join(quote_identifier(name) for _, name in keys)
         return f"SELECT * FROM {quoted} ORDER BY {order}"
     names = {name.lower() for name, _ in columns}
     alias = next((a for a in _ROWID_ALIASES if a not in names), None)
@@ -94,33 +94,5 @@ def _rows_query(db: apsw.Connection, table: str, without_rowid: bool) -> str:
     return f"SELECT {alias}, * FROM {quoted} ORDER BY {alias}"
 
 
-def _quote(identifier: str) -> str:
+def quote_identifier(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
-
-
-class _Feeder:
-    """Unambiguous, type-tagged encoding of SQLite values into a hash."""
-
-    __slots__ = ("_update",)
-
-    def __init__(self, digest: hashlib._Hash) -> None:
-        self._update = digest.update
-
-    def values(self, values: Iterable[object]) -> None:
-        items = tuple(values)
-        update = self._update
-        update(b"R" + len(items).to_bytes(4, "big"))
-        for value in items:
-            if value is None:
-                update(b"N")
-            elif isinstance(value, int):
-                update(b"I" + value.to_bytes(9, "big", signed=True))
-            elif isinstance(value, float):
-                update(b"F" + struct.pack(">d", value))
-            elif isinstance(value, str):
-                data = value.encode("utf-8", "surrogatepass")
-                update(b"T" + len(data).to_bytes(8, "big") + data)
-            elif isinstance(value, bytes):
-                update(b"B" + len(value).to_bytes(8, "big") + value)
-            else:
-                raise TypeError(f"not an SQLite value: {type(value).__name__}")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from epaxdb.runtime.local_cluster import free_port
+from epaxdb.runtime.local_cluster import free_base_port
 
 pytestmark = pytest.mark.cluster
 
@@ -60,9 +60,7 @@ def _interrupt(process: subprocess.Popen[str]) -> str:
 
 
 def test_local_starts_three_replicas_that_serve_and_survive_a_restart(tmp_path: Path) -> None:
-    base_port = free_port()
-    while base_port + 1002 > 65535:  # peers listen 1000 ports above HTTP
-        base_port = free_port()
+    base_port = free_base_port()
     process, urls = _start(tmp_path, base_port)
     try:
         written = _post(urls[0], {"statements": [

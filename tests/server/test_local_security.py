@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from epaxdb.runtime.local_cluster import free_port
+from epaxdb.runtime.local_cluster import free_base_port
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(120)]
 
@@ -39,9 +39,7 @@ def call(url: str, token: str | None, body: Any = None) -> tuple[int, Any]:
 def test_local_passes_the_secret_and_the_token_to_every_replica(tmp_path: Path) -> None:
     (tmp_path / "secret").write_text("cluster-secret\n")
     (tmp_path / "token").write_text("client-token\n")
-    base_port = free_port()
-    while base_port + 1002 > 65535:  # peers listen 1000 ports above HTTP
-        base_port = free_port()
+    base_port = free_base_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "epaxdb", "local", "--data", str(tmp_path / "data"),
          "--base-port", str(base_port), "--secret-file", str(tmp_path / "secret"),
