@@ -110,6 +110,8 @@ class NodeSettings:
     compact_threshold_bytes: int = 32 * 1024 * 1024
     max_pending: int = 10_000
     config: ClusterConfig | None = None
+    # Emulated one-way delay to each peer, in seconds (WAN benchmarks; see wan.py).
+    peer_delays_s: Mapping[ReplicaId, float] | None = None
 
     def cluster_config(self) -> ClusterConfig:
         if sorted(self.peers) != list(range(len(self.peers))):
@@ -190,6 +192,7 @@ class Node:
             settings.peers,
             self._deliver,
             secret=settings.secret,
+            delays_s=settings.peer_delays_s,
         )
         self._log_thread = ThreadPoolExecutor(1, thread_name_prefix="epaxdb-log")
         self._machine_thread = ThreadPoolExecutor(1, thread_name_prefix="epaxdb-machine")
