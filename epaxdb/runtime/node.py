@@ -138,7 +138,8 @@ class _Waiting:
 class NodeCounters:
     iterations: int = 0
     readies: int = 0
-    executions_applied: int = 0
+    executions_applied: int = 0  # commands applied
+    apply_batches: int = 0  # calls to the machine's apply (each one SQLite transaction or more)
     submitted: int = 0
     answered: int = 0
     timed_out: int = 0
@@ -724,6 +725,7 @@ class Node:
         if self._catch_up:
             self._release_caught_up()
         answered = future.result()
+        self.counters.apply_batches += 1
         self.counters.executions_applied += len(answered)
         for request_id, result in answered:
             waiting = self._pending.get(request_id)
