@@ -117,3 +117,18 @@ def test_migration_is_used_only_by_the_commands() -> None:
                 assert not name.startswith("epaxdb.migration"), (
                     f"{path.relative_to(ROOT)} imports {name}"
                 )
+
+
+def test_the_python_clients_speak_http_only() -> None:
+    """A client app installs epaxdb for its clients: they must not drag in the server,
+    the analyzer, the runtime or the storage engine (nor sqlglot and apsw)."""
+    forbidden = {"server", "analyzer", "apsw", "sqlglot"}
+    for package in ("client", "dbapi", "aio"):
+        for path in sorted((ROOT / "epaxdb" / package).rglob("*.py")):
+            for name in imported_modules(path):
+                parts = name.split(".")
+                assert parts[0] not in forbidden, f"{path.relative_to(ROOT)} imports {name}"
+                if parts[0] == "epaxdb" and len(parts) > 1:
+                    assert parts[1] in {"client", "dbapi", "aio", "errors"}, (
+                        f"{path.relative_to(ROOT)} imports {name}"
+                    )

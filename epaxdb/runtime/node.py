@@ -113,6 +113,8 @@ class NodeSettings:
     config: ClusterConfig | None = None
     # How long a request's stored result answers retries of its request id (seconds).
     result_retention_s: float = DEFAULT_RESULT_RETENTION_S
+    # Emulated one-way delay to each peer, in seconds (WAN benchmarks; see wan.py).
+    peer_delays_s: Mapping[ReplicaId, float] | None = None
 
     def cluster_config(self) -> ClusterConfig:
         if sorted(self.peers) != list(range(len(self.peers))):
@@ -195,6 +197,7 @@ class Node:
             settings.peers,
             self._deliver,
             secret=settings.secret,
+            delays_s=settings.peer_delays_s,
         )
         self._log_thread = ThreadPoolExecutor(1, thread_name_prefix="epaxdb-log")
         self._machine_thread = ThreadPoolExecutor(1, thread_name_prefix="epaxdb-machine")
