@@ -103,7 +103,7 @@ T = TypeVar("T")
 # SQLite virtual-machine steps between two deadline checks of a preview.
 _PROGRESS_STEPS = 1000
 
-Command = TransactionSpec | PurgeSpec
+ReplicatedCommand = TransactionSpec | PurgeSpec
 CommandResult = TransactionResult | PurgeResult
 
 
@@ -205,7 +205,7 @@ class StateDatabase:
         (result,) = self.execute_batch([spec])
         return cast(PurgeResult, result)
 
-    def execute_batch(self, commands: Sequence[Command]) -> list[CommandResult]:
+    def execute_batch(self, commands: Sequence[ReplicatedCommand]) -> list[CommandResult]:
         """Apply replicated commands in order, each exactly once and atomically, all in
         one SQLite transaction (see the module docstring); one result per command."""
         self._check_usable()
@@ -230,7 +230,7 @@ class StateDatabase:
             self._vfs.now_ms = None
         return results
 
-    def _execute_all(self, commands: Sequence[Command]) -> list[CommandResult]:
+    def _execute_all(self, commands: Sequence[ReplicatedCommand]) -> list[CommandResult]:
         done = self._done_in_transaction = []
         try:
             for command in commands:
@@ -244,7 +244,7 @@ class StateDatabase:
         finally:
             self._done_in_transaction = []
 
-    def _redo(self, commands: Sequence[Command]) -> list[CommandResult]:
+    def _redo(self, commands: Sequence[ReplicatedCommand]) -> list[CommandResult]:
         try:
             return self._execute_all(commands)
         except _TransactionLost:
