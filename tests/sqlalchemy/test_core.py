@@ -136,9 +136,12 @@ def test_errors_are_sqlalchemys_with_the_drivers_original(engine: Engine) -> Non
     assert pragma.value.orig.code == "pragma"
 
 
-def test_savepoints_are_refused(engine: Engine) -> None:
+def test_savepoints_and_regexp_are_refused(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(select(shelves))
-        with pytest.raises(exc.NotSupportedError) as refused:
+        with pytest.raises(exc.NotSupportedError) as savepoint:
             conn.begin_nested()
-        assert refused.value.orig.code == "transaction_control"
+        assert savepoint.value.orig.code == "transaction_control"
+        with pytest.raises(exc.NotSupportedError) as regexp:
+            conn.execute(select(shelves).where(shelves.c.label.regexp_match("^A")))
+        assert regexp.value.orig.code == "unknown_function"
