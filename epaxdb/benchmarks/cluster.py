@@ -1,148 +1,343 @@
-"""Point updates against a local cluster of `epaxdb serve` processes, and the same
-transactions on one apsw connection with the same durability settings.
+"""A workload against a replicated cluster, and optionally a baseline beside it.
 
-The cluster: `replicas` processes on loopback (LocalCluster), a table of `rows`
-rows, and `clients` concurrent HTTP clients spread over the replicas, each sending
-`UPDATE bench SET v = v + 1 WHERE id = ?` for a uniformly random id, one request
-after the other. Latency is measured at the client, from sending the request to
-reading the answer; throughput counts answers completed in the measurement window
-(after `warmup_s`).
+The cluster is either started here (`LocalCluster`: real `epaxdb serve` processes on
+loopback, free ports, data in a temporary directory, protocol batching on or off,
+optionally a WAN profile) or given as replica URLs. The benchmark creates and fills
+its own table, drives it from closed-loop clients spread over the replicas
+(`loadgen`), and reads around the measured window: the replicas' CPU time (local
+processes only, from /proc) and their fast/slow-path commit counters. After the
+window, a `transfer` run checks on every replica that the total balance is unchanged
+and that all replicas reached the same state hash.
 
-The baseline: one apsw connection on a file in WAL mode with synchronous=FULL (as
-the state database), each update in its own BEGIN IMMEDIATE ... COMMIT, back to back.
-It is the best a single SQLite process does with every commit durable; the cluster
-additionally replicates, makes the protocol's records durable and goes through HTTP.
+A baseline runs after the cluster is stopped, so the two never compete for the
+machine: `sqlite` (the same transactions on one apsw connection) or `etcd` (three
+etcd members, puts of the same size as the epaxdb requests).
 
-Everything shares this machine: replicas, clients and the baseline compete for the
-same cores, so the figures describe this machine, not a deployment.
+Everything shares this machine: replicas, load generator and baseline compete for
+the same cores, so the figures describe this machine, not a deployment.
 """
 
 from __future__ import annotations
 
 import asyncio
+import platform
 import random
-import statistics
+import shutil
+import sys
 import tempfile
 import time
+import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
+from threading import BrokenBarrierError
 from typing import Any
 
 import aiohttp
-import apsw
 
-from epaxdb.runtime.local_cluster import LocalCluster, submit
+from epaxdb.benchmarks.errors import BenchmarkError
+from epaxdb.benchmarks.etcd_baseline import find_etcd, run_etcd_baseline
+from epaxdb.benchmarks.http_ops import EpaxdbRequests, post_transaction
+from epaxdb.benchmarks.loadgen import LoadPlan, Placement, Samples, run_load
+from epaxdb.benchmarks.observe import (
+    CommitCounters,
+    ProgressLine,
+    ReplicaProbe,
+    WindowSampler,
+    total_cpu_s,
+)
+from epaxdb.benchmarks.sqlite_baseline import run_sqlite_baseline
+from epaxdb.benchmarks.stats import latency_summary, per_second
+from epaxdb.benchmarks.workloads import TOTAL_QUERY, Workload
+from epaxdb.config import ClusterConfig
+from epaxdb.runtime.local_cluster import LocalCluster
+from epaxdb.runtime.wan import WanProfile, wan_profile
 
-_UPDATE = "UPDATE bench SET v = v + 1 WHERE id = ?"
-
-
-def run_update_benchmark(
-    replicas: int = 3,
-    clients: int = 32,
-    duration_s: float = 5.0,
-    warmup_s: float = 1.0,
-    rows: int = 10_000,
-    seed: int = 1,
-) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="epaxdb-bench-") as root:
-        cluster_figures = _cluster(Path(root) / "cluster", replicas, clients, duration_s,
-                                   warmup_s, rows, seed)  # fmt: skip
-        single_figures = _single_connection(Path(root) / "single.db", duration_s, rows, seed)
-    return {
-        "benchmark": "point_updates",
-        "replicas": replicas,
-        "clients": clients,
-        "rows": rows,
-        "duration_s": duration_s,
-        "cluster": cluster_figures,
-        "single_apsw": single_figures,
-        "throughput_ratio": round(
-            cluster_figures["throughput_tps"] / single_figures["throughput_tps"], 4
-        ),
-    }
+BASELINES = ("sqlite", "etcd")
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_CONVERGE_TIMEOUT_S = 60.0
 
 
-def _cluster(
-    root: Path, replicas: int, clients: int, duration_s: float, warmup_s: float, rows: int,
-    seed: int,
-) -> dict[str, Any]:  # fmt: skip
-    with LocalCluster(root, replicas, log_level="warning") as cluster:
-        cluster.start_all()
-        cluster.wait_ready()
-        figures = asyncio.run(
-            _drive(cluster, replicas, clients, duration_s, warmup_s, rows, seed)
-        )
-        statuses = [cluster.status(replica_id) for replica_id in range(replicas)]
-        figures["fast_commits"] = sum(s["stats"]["fast_commits"] for s in statuses)
-        figures["slow_commits"] = sum(s["stats"]["slow_commits"] for s in statuses)
-        figures["log_syncs"] = sum(s["log_syncs"] for s in statuses)
-        cluster.stop_all()
-    return figures
+@dataclass(frozen=True, slots=True)
+class BenchSettings:
+    workload: Workload
+    replicas: int = 3
+    clients: int = 32
+    duration_s: float = 10.0
+    warmup_s: float = 2.0
+    batch: bool = True
+    wan: str | None = None
+    urls: tuple[str, ...] = ()  # replicas to target instead of starting a cluster
+    auth_token: str | None = None  # the bearer token of the --url replicas, if they need one
+    baseline: str | None = None
+    load_procs: int = 1
+    seed: int = 1
+
+    def validate(self) -> WanProfile | None:
+        if self.clients < 1 or self.load_procs < 1 or self.duration_s <= 0 or self.warmup_s < 0:
+            raise BenchmarkError(
+                "--clients and --load-procs must be >= 1, --duration > 0, --warmup >= 0"
+            )
+        if self.load_procs > self.clients:
+            raise BenchmarkError(f"--load-procs {self.load_procs} exceeds --clients {self.clients}")
+        if self.baseline not in (None, *BASELINES):
+            raise BenchmarkError(f"unknown baseline {self.baseline!r}; known: {BASELINES}")
+        if self.baseline == "etcd":
+            find_etcd()  # before a cluster is started for nothing
+        replicas = len(self.urls) or self.replicas
+        profile = None if self.wan is None else wan_profile(self.wan)
+        if profile is not None:
+            profile.check_cluster_size(replicas)
+        ClusterConfig.for_size(replicas)
+        return profile
 
 
-async def _drive(
-    cluster: LocalCluster, replicas: int, clients: int, duration_s: float, warmup_s: float,
-    rows: int, seed: int,
-) -> dict[str, Any]:  # fmt: skip
-    rng = random.Random(seed)
-    connector = aiohttp.TCPConnector(limit=clients * 2)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        schema = [("CREATE TABLE bench(id INTEGER PRIMARY KEY, v INTEGER NOT NULL)", [])]
-        status, body = await submit(session, cluster.url(0), schema)
-        if status != 200:
-            raise RuntimeError(f"creating the table failed: {body}")
-        for start in range(0, rows, 500):
-            values = ",".join(f"({i}, 0)" for i in range(start, min(rows, start + 500)))
-            await submit(session, cluster.url(0), [(f"INSERT INTO bench VALUES {values}", [])])
-        started = time.perf_counter()
-        measure_from, measure_to = started + warmup_s, started + warmup_s + duration_s
-        latencies_ms: list[float] = []
-        errors: dict[str, int] = {}
+def run_workload_benchmark(settings: BenchSettings) -> dict[str, Any]:
+    """Run the workload (and the baseline, if any); the result as one JSON-able dict.
 
-        async def client(replica_id: int) -> None:
-            url = cluster.url(replica_id)
-            while time.perf_counter() < measure_to:
-                sent = time.perf_counter()
-                status, body = await submit(session, url, [(_UPDATE, [rng.randrange(rows)])])
-                done = time.perf_counter()
-                if status != 200:
-                    code = body["error"]["code"]
-                    errors[code] = errors.get(code, 0) + 1
-                elif measure_from <= sent and done <= measure_to:
-                    latencies_ms.append((done - sent) * 1000)
-
-        await asyncio.gather(*(client(i % replicas) for i in range(clients)))
-    return {**_summary(latencies_ms, duration_s), "errors": errors}
-
-
-def _single_connection(path: Path, duration_s: float, rows: int, seed: int) -> dict[str, Any]:
-    rng = random.Random(seed)
-    db = apsw.Connection(str(path))
+    The working directory (replica data and logs, baseline files) is removed after a
+    successful run and kept, named in the BenchmarkError, after a failed one."""
+    profile = settings.validate()
+    root = Path(tempfile.mkdtemp(prefix="epaxdb-bench-"))
     try:
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = FULL")
-        db.execute("CREATE TABLE bench(id INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
-        with db:
-            db.executemany("INSERT INTO bench VALUES (?, 0)", ((i,) for i in range(rows)))
-        latencies_ms = []
-        deadline = time.perf_counter() + duration_s
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            db.execute("BEGIN IMMEDIATE")
-            db.execute(_UPDATE, (rng.randrange(rows),))
-            db.execute("COMMIT")
-            latencies_ms.append((time.perf_counter() - started) * 1000)
+        result = _run(settings, profile, root)
+    except (
+        BenchmarkError, OSError, aiohttp.ClientError, RuntimeError, BrokenBarrierError
+    ) as error:  # fmt: skip
+        kept = any(root.iterdir())
+        if not kept:
+            root.rmdir()
+        where = f" (replica logs and data kept in {root})" if kept else ""
+        raise BenchmarkError(f"{error}{where}") from error
+    shutil.rmtree(root, ignore_errors=True)
+    return result
+
+
+def _run(settings: BenchSettings, profile: WanProfile | None, root: Path) -> dict[str, Any]:
+    if settings.urls:
+        token = settings.auth_token
+        probe = ReplicaProbe(settings.urls, {"Authorization": f"Bearer {token}"} if token else {})
+        result = _measure(settings, profile, probe, _local_pids(probe))
+    else:
+        serve_args = ["--batch-size", "100" if settings.batch else "1"]
+        if profile is not None:
+            serve_args += ["--wan-profile", profile.name]
+        with LocalCluster(
+            root / "cluster", settings.replicas, log_level="warning", serve_args=serve_args
+        ) as cluster:
+            cluster.start_all()
+            cluster.wait_ready()
+            probe = ReplicaProbe([cluster.url(i) for i in range(settings.replicas)], {})
+            pids = [cluster.processes[i].pid for i in range(settings.replicas)]
+            result = _measure(settings, profile, probe, pids)
+            cluster.stop_all()
+    if settings.baseline is not None:
+        _add_baseline(result, settings, root)
+    return result
+
+
+def _measure(
+    settings: BenchSettings,
+    profile: WanProfile | None,
+    probe: ReplicaProbe,
+    pids: list[int] | None,
+) -> dict[str, Any]:
+    workload = settings.workload
+    urls = probe.urls
+    _note(f"{workload.name}: creating and filling {workload.table} ({workload.rows:,} rows)")
+    asyncio.run(_setup(urls[0], probe.headers, workload))
+    placements = tuple(_placement(i, urls, profile) for i in range(settings.clients))
+    plan = LoadPlan(
+        EpaxdbRequests(workload), placements, settings.warmup_s, settings.duration_s,
+        probe.headers, settings.seed,
+    )  # fmt: skip
+
+    def sample() -> tuple[float | None, CommitCounters]:
+        return (None if pids is None else total_cpu_s(pids)), probe.commit_counters()
+
+    window = WindowSampler(sample, settings.warmup_s, settings.duration_s)
+    counts = [0] * settings.load_procs
+    progress = ProgressLine(
+        f"{workload.name} on {len(urls)} replicas", counts, settings.warmup_s, settings.duration_s
+    )
+
+    def on_start(start: float) -> None:
+        window.start(start)
+        progress.start(start)
+
+    try:
+        samples = run_load(plan, settings.load_procs, counts, on_start)
     finally:
-        db.close()
-    return _summary(latencies_ms, duration_s)
+        progress.stop()
+    (cpu_before, counters_before), (cpu_after, counters_after) = window.result()
+    result = _describe(settings, profile, len(urls), samples)
+    commits = counters_after - counters_before
+    result.update(
+        fast_path_ratio=commits.fast_ratio, fast_commits=commits.fast, slow_commits=commits.slow
+    )
+    count = result["transactions"]
+    if cpu_before is not None and cpu_after is not None:
+        replica_cpu_s = cpu_after - cpu_before
+        result["replica_cpu_s"] = round(replica_cpu_s, 3)
+        result["cpu_ms_per_tx"] = (
+            round((replica_cpu_s + samples.cpu_s) * 1000 / count, 4) if count else None
+        )
+    else:  # replicas on other machines: their CPU is not ours to read
+        result["replica_cpu_s"] = result["cpu_ms_per_tx"] = None
+    result["loadgen_cpu_s"] = round(samples.cpu_s, 3)
+    if workload.name == "transfer":
+        _note("transfer: checking the total balance and the state hash on every replica")
+        result["check"] = check_transfer(probe, workload)
+    return result
 
 
-def _summary(latencies_ms: list[float], duration_s: float) -> dict[str, Any]:
-    if not latencies_ms:
-        return {"transactions": 0, "throughput_tps": 0.0, "p50_ms": None, "p99_ms": None}
-    percentiles = statistics.quantiles(latencies_ms, n=100, method="inclusive")
-    return {
-        "transactions": len(latencies_ms),
-        "throughput_tps": round(len(latencies_ms) / duration_s, 1),
-        "p50_ms": round(statistics.median(latencies_ms), 3),
-        "p99_ms": round(percentiles[98], 3),
+def _describe(
+    settings: BenchSettings, profile: WanProfile | None, replicas: int, samples: Samples
+) -> dict[str, Any]:
+    workload = settings.workload
+    latencies = [record.latency_ms for record in samples.records]
+    result: dict[str, Any] = {
+        "benchmark": "workload",
+        "workload": workload.name,
+        "replicas": replicas,
+        "target": "urls" if settings.urls else "local cluster",
+        "clients": settings.clients,
+        "load_procs": settings.load_procs,
+        "duration_s": settings.duration_s,
+        "warmup_s": settings.warmup_s,
+        "rows": workload.rows,
+        "conflict_pct": workload.conflict_pct,
+        "batch": None if settings.urls else ("on" if settings.batch else "off"),
+        "wan": settings.wan,
+        **latency_summary(latencies, settings.duration_s),
+        "errors": dict(samples.errors),
+        "per_second_tps": per_second(
+            (record.answered_s for record in samples.records), settings.duration_s
+        ),
+        "python": platform.python_version(),
     }
+    if workload.name == "mixed":
+        result["read_pct"] = workload.read_pct
+        result["by_kind"] = {
+            kind: latency_summary(
+                [r.latency_ms for r in samples.records if r.kind == kind], settings.duration_s
+            )
+            for kind in sorted({record.kind for record in samples.records})
+        }
+    if profile is not None:
+        fast_quorum = ClusterConfig.for_size(replicas).fast_quorum
+        result["by_site"] = {
+            name: {
+                **latency_summary(
+                    [r.latency_ms for r in samples.records if r.site == site], settings.duration_s
+                ),
+                "nearest_fast_quorum_rtt_ms": profile.fast_quorum_rtt_ms(site, fast_quorum),
+                "client_hop_rtt_ms": profile.rtt_ms[site][site],
+            }
+            for site, name in enumerate(profile.sites)
+        }
+    return result
+
+
+def _placement(client: int, urls: tuple[str, ...], profile: WanProfile | None) -> Placement:
+    """Client i talks to replica i mod n; under a WAN profile it sits at that replica's
+    site and pays the hop to it."""
+    replica = client % len(urls)
+    if profile is None:
+        return Placement(urls[replica])
+    return Placement(urls[replica], replica, profile.one_way_s(replica, replica))
+
+
+async def _setup(url: str, headers: dict[str, str], workload: Workload) -> None:
+    async with aiohttp.ClientSession(headers=headers) as session:
+        for transaction in workload.setup():
+            await post_transaction(session, url, transaction)
+
+
+def check_transfer(probe: ReplicaProbe, workload: Workload) -> dict[str, Any]:
+    """Every replica's account count and total (each read executed on that replica),
+    then whether all replicas reach the same state hash."""
+
+    async def totals() -> dict[str, Any]:
+        async with aiohttp.ClientSession(headers=probe.headers) as session:
+            found = {}
+            for replica, url in enumerate(probe.urls):
+                [answer] = await post_transaction(session, url, ((TOTAL_QUERY, ()),))
+                count, total = answer["rows"][0]
+                found[str(replica)] = {"accounts": count, "total": total}
+            return found
+
+    per_replica = asyncio.run(totals())
+    hashes = _converged_hashes(probe)
+    totals_ok = all(
+        found == {"accounts": workload.rows, "total": workload.expected_total}
+        for found in per_replica.values()
+    )
+    agree = len(set(hashes.values())) == 1
+    return {
+        "expected_total": workload.expected_total,
+        "replicas": per_replica,
+        "state_hashes": hashes,
+        "state_hashes_agree": agree,
+        "ok": totals_ok and agree,
+    }
+
+
+def _converged_hashes(probe: ReplicaProbe) -> dict[str, str]:
+    """The replicas' state hashes once they agree, or as they are after the timeout."""
+    deadline = time.monotonic() + _CONVERGE_TIMEOUT_S
+    while True:
+        hashes = {str(i): probe.status(i)["state_hash"] for i in range(len(probe.urls))}
+        if len(set(hashes.values())) == 1 or time.monotonic() > deadline:
+            return hashes
+        time.sleep(0.1)
+
+
+def _local_pids(probe: ReplicaProbe) -> list[int] | None:
+    """The replicas' pids when all of them run on this machine, else None."""
+    if any(urllib.parse.urlsplit(url).hostname not in _LOCAL_HOSTS for url in probe.urls):
+        return None
+    return [int(probe.status(i)["pid"]) for i in range(len(probe.urls))]
+
+
+def _add_baseline(result: dict[str, Any], settings: BenchSettings, root: Path) -> None:
+    workload = settings.workload
+    if settings.baseline == "sqlite":
+        _note(
+            f"baseline: the same {workload.name} transactions on one apsw connection, "
+            f"{settings.clients} threads"
+        )
+        figures = run_sqlite_baseline(
+            workload,
+            root / "baseline.db",
+            settings.clients,
+            settings.warmup_s,
+            settings.duration_s,
+            settings.seed,
+        )
+        figures["system"] = "SQLite (apsw), one connection, WAL, synchronous=FULL"
+    else:
+        request = EpaxdbRequests(workload).next_request(random.Random(settings.seed))
+        _note(
+            f"baseline: puts of {len(request.body)} bytes to 3 etcd members, "
+            f"{settings.clients} clients"
+        )
+        figures = run_etcd_baseline(
+            root / "etcd",
+            settings.clients,
+            len(request.body),
+            settings.warmup_s,
+            settings.duration_s,
+            settings.load_procs,
+            settings.seed,
+        )
+    result["baseline"] = {"name": settings.baseline, **figures}
+    result["baseline_tps"] = figures["throughput_tps"]
+    result["baseline_ratio"] = (
+        round(result["throughput_tps"] / figures["throughput_tps"], 4)
+        if figures["throughput_tps"]
+        else None
+    )
+
+
+def _note(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)

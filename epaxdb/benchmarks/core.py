@@ -26,9 +26,7 @@ from epaxdb.replica import Replica
 def run_core_once(
     replica_count: int, commands: int, batch_size: int, with_wire: bool = False
 ) -> dict[str, float]:
-    config = ClusterConfig.for_size(
-        replica_count, batch_size_max=batch_size, max_inflight=1 << 30
-    )
+    config = ClusterConfig.for_size(replica_count, batch_size_max=batch_size, max_inflight=1 << 30)
     replicas = [Replica(config, i, random.Random(i)) for i in range(replica_count)]
     work = [
         Command(f"bench-{i}", b"payload", frozenset(), frozenset({("kv", str(i))}))
@@ -96,8 +94,7 @@ def run_core_benchmark(
 ) -> dict[str, float | int]:
     """Median over `repeats` runs of each figure."""
     runs = [
-        run_core_once(replica_count, commands, batch_size, with_wire=True)
-        for _ in range(repeats)
+        run_core_once(replica_count, commands, batch_size, with_wire=True) for _ in range(repeats)
     ]
     result: dict[str, float | int] = {
         "replicas": replica_count,

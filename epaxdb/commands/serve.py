@@ -12,7 +12,7 @@ import json
 import logging
 import signal
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
 
@@ -26,13 +26,14 @@ from epaxdb.runtime.datadir import DataDirectory
 from epaxdb.runtime.errors import DataDirectoryInUse, SchemaMayBeStale
 from epaxdb.runtime.events import configure_logging, log_event
 from epaxdb.runtime.interactive import DEFAULT_MAX_AGE_MS
-from epaxdb.runtime.node import Node, NodeSettings
+from epaxdb.runtime.node import DEFAULT_RESULT_RETENTION_S, Node, NodeSettings
 from epaxdb.runtime.sql_machine import (
     AnalyzedTransaction,
     SchemaSnapshot,
     SqlStateMachine,
 )
 from epaxdb.runtime.transport import Address
+from epaxdb.runtime.wan import PROFILES, wan_profile
 from epaxdb.storage import StateDatabase, Statement
 from server.app import make_app
 from server.keys import DEFAULT_MAX_BODY_BYTES, ServerSettings
@@ -57,6 +58,7 @@ directory it may not use. See docs/runtime.md."""
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+_DEFAULT_BATCH_SIZE = next(f.default for f in fields(ClusterConfig) if f.name == "batch_size_max")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -87,6 +89,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", type=Path, required=True, help="data directory")
     parser.add_argument("--cluster-id", default="epaxdb", help="cluster name (default: epaxdb)")
     parser.add_argument("--secret-file", type=Path, help="file holding the cluster secret")
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help="most transactions one protocol instance carries (default: "
+                        f"{_DEFAULT_BATCH_SIZE}; 1 turns protocol batching off)")  # fmt: skip
+    parser.add_argument("--wan-profile", choices=sorted(PROFILES), metavar="NAME",
+                        help="benchmarks only: delay messages to each peer by half the "
+                        "round trip between the sites of NAME (replica i at site i; "
+                        f"{', '.join(sorted(PROFILES))})")  # fmt: skip
     parser.add_argument(
         "--auth-token-file", type=Path, help="file holding the bearer token HTTP clients must send"
     )
@@ -100,6 +109,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="longest time from an interactive transaction's first statement "
                              "to its commit; older ones fail with serialization_failure "
                              "(default: 60)")  # fmt: skip
+    parser.add_argument("--result-retention", type=float, default=DEFAULT_RESULT_RETENTION_S,
+                        metavar="SECONDS",
+                        help="how long a request's result answers retries of its request_id; "
+                             "a retry after that may apply again (default: 86400)")  # fmt: skip
     parser.add_argument(
         "--thrifty",
         action="store_true",
@@ -159,6 +172,8 @@ def load_config(args: argparse.Namespace) -> ServeConfig:
         raise ConfigError(f"the secret file {args.secret_file} is empty")
     if not 0 < args.max_transaction_age <= 24 * 3600:
         raise ConfigError("--max-transaction-age must be in (0, 86400] seconds")
+    if not 0 < args.result_retention < float("inf"):
+        raise ConfigError("--result-retention must be a positive number of seconds")
     if auth_token == "":
         raise ConfigError(f"the auth token file {args.auth_token_file} is empty")
     try:
@@ -166,12 +181,19 @@ def load_config(args: argparse.Namespace) -> ServeConfig:
     except ValueError as error:
         raise ConfigError(str(error)) from error
     leader = args.leader if args.protocol == "multipaxos" else None
-    config = ClusterConfig.for_size(len(peers), thrifty=args.thrifty, leader=leader)
+    batch_size = _DEFAULT_BATCH_SIZE if args.batch_size is None else args.batch_size
+    config = ClusterConfig.for_size(
+        len(peers), thrifty=args.thrifty, leader=leader, batch_size_max=batch_size
+    )
     settings = NodeSettings(
         cluster_id=cluster_id, replica_id=args.id, peers=peers, data_dir=args.data,
-        listen=listen, secret=secret, config=config,
+        listen=listen, secret=secret, config=config, result_retention_s=args.result_retention,
     )  # fmt: skip
     settings.cluster_config()  # validates ids and n now, before anything is opened
+    if args.wan_profile is not None:
+        profile = wan_profile(args.wan_profile)
+        profile.check_cluster_size(len(peers))
+        settings = replace(settings, peer_delays_s=profile.peer_delays_s(args.id))
     return ServeConfig(settings, http, server, round(args.max_transaction_age * 1000))
 
 

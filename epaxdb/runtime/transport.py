@@ -16,6 +16,10 @@ and recovery), while an unbounded queue to a dead peer would eat the memory. A
 failed connection is retried with exponential backoff and full jitter, so replicas
 restarted together do not reconnect in lockstep.
 
+Wide-area emulation (benchmarks only): a link given a one-way delay holds each frame
+that long in a `DelayLine` before queueing it, so the peer sees the messages late
+but in the order they were sent.
+
 Incoming: after the handshake (handshake.py) the acceptor feeds reads to a
 `FrameDecoder` and hands each decoded message to `deliver(sender, message)`. A
 message that does not decode is logged and dropped (a peer may make us drop its
@@ -48,6 +52,7 @@ from epaxdb.runtime.handshake import (
     proof,
     proof_is_valid,
 )
+from epaxdb.runtime.wan import DelayLine
 from epaxdb.wire import FRAME_HEADER, FrameDecoder, decode_message, encode_frame, encode_message
 
 logger = logging.getLogger("epaxdb.transport")
@@ -104,7 +109,11 @@ class Transport:
         backoff_initial_s: float = 0.05,
         backoff_max_s: float = 2.0,
         handshake_timeout_s: float = 5.0,
+        delays_s: Mapping[ReplicaId, float] | None = None,
     ) -> None:
+        """`delays_s`: an emulated one-way network delay per peer (wide-area
+        benchmarks, `epaxdb.runtime.wan`); frames to that peer wait this long before
+        they are queued, in order."""
         self.hello = hello
         self.listen = listen
         self._deliver = deliver
@@ -112,7 +121,7 @@ class Transport:
         self.handshake_timeout_s = handshake_timeout_s
         self._links = {
             replica_id: _Link(self, replica_id, address, queue_limit, backoff_initial_s,
-                              backoff_max_s)
+                              backoff_max_s, (delays_s or {}).get(replica_id, 0.0))
             for replica_id, address in peers.items()
             if replica_id != hello.replica_id
         }  # fmt: skip
@@ -295,6 +304,7 @@ class _Link:
         queue_limit: int,
         backoff_initial_s: float,
         backoff_max_s: float,
+        delay_s: float = 0.0,
     ) -> None:
         self.transport = transport
         self.peer = peer
@@ -308,11 +318,18 @@ class _Link:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._delay = DelayLine(delay_s, self._queue_frame) if delay_s > 0 else None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def enqueue(self, frame: bytes) -> None:
+        if self._delay is not None:
+            self._delay.push(frame)
+        else:
+            self._queue_frame(frame)
+
+    def _queue_frame(self, frame: bytes) -> None:
         if len(self._queue) >= self._queue_limit:
             self._queue.popleft()
             self.stats.frames_dropped += 1
@@ -321,6 +338,8 @@ class _Link:
 
     async def stop(self) -> None:
         self._closing = True
+        if self._delay is not None:
+            self._delay.close()
         self._wake.set()
         if self._task is not None:
             self._task.cancel()

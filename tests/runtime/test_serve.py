@@ -47,6 +47,17 @@ def test_cluster_file_gives_peers_http_addresses_and_secret(tmp_path: Path) -> N
     assert loaded.http == Address("127.0.0.1", 8002)
 
 
+def test_batch_size_and_wan_profile_reach_the_node_settings(tmp_path: Path) -> None:
+    loaded = config("--id", "2", "--peers", "0=h:1,1=h:2,2=h:3", "--http", "h:9",
+                    "--data", str(tmp_path), "--batch-size", "1", "--wan-profile", "paper3")  # fmt: skip
+    assert loaded.node.cluster_config().batch_size_max == 1
+    # Replica 2 sits in Ireland: 156 ms round trip to California, 90 ms to Virginia.
+    assert loaded.node.peer_delays_s == {0: 0.078, 1: 0.045}
+    default = config("--id", "0", "--peers", "0=h:1", "--http", "h:9", "--data", str(tmp_path))
+    assert default.node.cluster_config().batch_size_max == 100
+    assert default.node.peer_delays_s is None
+
+
 def test_http_settings_come_from_the_token_file_and_the_body_limit(tmp_path: Path) -> None:
     (tmp_path / "token").write_text("  tok-123\n")
     loaded = config("--id", "0", "--peers", "0=h:1", "--http", "h:2", "--data", str(tmp_path),
@@ -56,10 +67,22 @@ def test_http_settings_come_from_the_token_file_and_the_body_limit(tmp_path: Pat
     assert defaults.server.auth_token is None and defaults.server.max_body_bytes == 16 << 20
 
 
+def test_result_retention_defaults_to_a_day_and_takes_seconds(tmp_path: Path) -> None:
+    base = ("--id", "0", "--peers", "0=h:1", "--http", "h:2", "--data", str(tmp_path))
+    assert config(*base).node.result_retention_s == 24 * 3600
+    assert config(*base, "--result-retention", "90.5").node.result_retention_s == 90.5
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
+        (["--peers", "0=h:1,1=h:2,2=h:3", "--http", "h:9", "--wan-profile", "paper5"],
+         "paper5 has 5 sites"),
+        (["--peers", "0=h:1,1=h:2,2=h:3", "--http", "h:9", "--batch-size", "0"],
+         "must be positive"),
         (["--peers", "0=h:1,2=h:2,3=h:3", "--http", "h:9"], "replica ids must be 0..n-1"),
+        (["--peers", "0=h:1", "--http", "h:9", "--result-retention", "0"], "result-retention"),
+        (["--peers", "0=h:1", "--http", "h:9", "--result-retention", "nan"], "result-retention"),
         (["--peers", "0=h:1,1=h:2,2=h:3"], "give --http"),
         (["--peers", "0=h:1,1=nowhere,2=h:3", "--http", "h:9"], "expected HOST:PORT"),
         (["--http", "h:9"], "give --peers or --cluster"),

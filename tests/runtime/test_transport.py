@@ -38,13 +38,15 @@ class Pair:
 
     def __init__(self, *, sender_hello: Hello | None = None, receiver_hello: Hello | None = None,
                  sender_secret: bytes | None = None, receiver_secret: bytes | None = None,
-                 queue_limit: int = 10_000) -> None:  # fmt: skip
+                 queue_limit: int = 10_000, delays_s: dict[int, float] | None = None,
+                 ) -> None:  # fmt: skip
         self.addresses = {i: Address("127.0.0.1", free_port()) for i in (0, 1)}
         self.received: list[tuple[ReplicaId, Message]] = []
+        self.arrivals: list[float] = []  # loop time of each receipt
         self.sender = Transport(
             sender_hello or hello(0), self.addresses[0], self.addresses, lambda *m: None,
             secret=sender_secret, queue_limit=queue_limit, backoff_initial_s=0.01,
-            backoff_max_s=0.05,
+            backoff_max_s=0.05, delays_s=delays_s,
         )  # fmt: skip
         self.receiver_hello = receiver_hello or hello(1)
         self.receiver_secret = receiver_secret
@@ -53,9 +55,12 @@ class Pair:
     def new_receiver(self) -> Transport:
         return Transport(
             self.receiver_hello, self.addresses[1], self.addresses,
-            lambda sender, message: self.received.append((sender, message)),
-            secret=self.receiver_secret, backoff_initial_s=0.01, backoff_max_s=0.05,
+            self._record, secret=self.receiver_secret, backoff_initial_s=0.01, backoff_max_s=0.05,
         )  # fmt: skip
+
+    def _record(self, sender: ReplicaId, message: Message) -> None:
+        self.received.append((sender, message))
+        self.arrivals.append(asyncio.get_running_loop().time())
 
     def send(self, *slots: int) -> None:
         self.sender.send([Outgoing(1, query(slot)) for slot in slots])
@@ -89,6 +94,27 @@ def test_messages_arrive_in_order_with_one_write_per_batch() -> None:
         stats = pair.sender.link_stats()[1]
         assert (stats.writes, stats.frames_sent) == (1, 200)
         assert pair.receiver.peer_status()[0].inbound
+        await pair.close()
+
+    run(scenario)
+
+
+def test_emulated_wan_delay_holds_each_frame_and_keeps_send_order() -> None:
+    async def scenario() -> None:
+        pair = Pair(delays_s={1: 0.08})
+        await pair.receiver.start()
+        await pair.sender.start()
+        await eventually(lambda: pair.sender.peer_status()[1].outbound)
+        sent_at = asyncio.get_running_loop().time()
+        pair.send(1, 2, 3)
+        await asyncio.sleep(0.02)
+        pair.send(4, 5)
+        await asyncio.sleep(0.04)
+        assert pair.received == []  # still on the emulated wire
+        await eventually(lambda: len(pair.received) == 5)
+        assert slots(pair.received) == [1, 2, 3, 4, 5]
+        assert min(pair.arrivals[:3]) - sent_at >= 0.08
+        assert min(pair.arrivals[3:]) - sent_at >= 0.10
         await pair.close()
 
     run(scenario)
