@@ -226,6 +226,14 @@ class StateDatabase:
                         ) from None
                     results += redone
                     rest = rest[len(earlier) :]
+        except BaseException as exc:
+            # Whatever escapes (an invariant violation, a bug, a failing disk) leaves
+            # this batch undone while the caller may already hold the next one: refuse
+            # every later call, or a later batch could commit past this one and replay
+            # would run them out of order (found by a test injecting a failure).
+            if self._stopped is None:
+                self._stop(exc)
+            raise
         finally:
             self._vfs.now_ms = None
         return results

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
+from epaxdb.errors import InvariantViolation
 from epaxdb.storage import (
+    DatabaseStopped,
     PurgeResult,
     PurgeSpec,
     SqliteFailure,
@@ -184,6 +186,24 @@ def test_a_storage_failure_in_the_middle_of_a_batch_records_none_of_it(tmp_path:
     with StateDatabase.open(path) as db:
         assert not {b"small", b"full"} & db.executed_markers()
         assert (db.executed_count(), rows(db, "SELECT count(*) FROM big")) == (1, [(0,)])
+
+
+def test_any_failure_escaping_a_batch_stops_the_database_so_no_later_batch_commits(
+    db: StateDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The caller may already hold the next batch: committing it past an undone one
+    # would make a restarted replica replay them out of order.
+    ok(db, *SCHEMA)
+
+    def broken(marker: object) -> None:
+        raise InvariantViolation("injected")
+
+    monkeypatch.setattr(db, "_record_marker", broken)
+    with pytest.raises(InvariantViolation):
+        db.execute_batch([txn(("INSERT INTO kv VALUES (?, 1, NULL)", [k])) for k in (1, 2)])
+    monkeypatch.undo()
+    with pytest.raises(DatabaseStopped):
+        db.execute_batch([txn(("INSERT INTO kv VALUES (?, 1, NULL)", [3]))])
 
 
 def test_a_crash_in_the_middle_of_a_batch_leaves_none_of_it(tmp_path: Path) -> None:
