@@ -115,6 +115,21 @@ class Instance:
         self.ballot = ballot
         self.accepted_ballot = ballot
 
+    def was_conflicting_nop(self, footprint: Footprint) -> bool:
+        """Whether this is a committed NOP whose initial command conflicts.
+
+        Such an instance still counts as a dependency: a recovery validating another
+        instance at replicas that have not learned of the NOP reports it as a potential
+        invalidator by its initial command, and EPaxos*'s exact-threshold rule (Lemma
+        11) then concludes NOP for a command that may have been fast-committed, unless
+        every replica that proposed or pre-accepted after this one listed it. Found by
+        the simulator (3 replicas, heavy faults, seed 8085 at b82aff8): an owner
+        re-proposed a NOP'ed command, left the NOP out of the new instance's deps, and
+        the new instance, fast-committed, was recovered as NOP."""
+        if not (self.committed and self.is_nop and self.initial_batch):
+            return False
+        return Footprint.of(self.initial_batch).conflicts(footprint)
+
     def conflicts_now(self, footprint: Footprint) -> bool:
         """Whether this instance's current value may conflict with `footprint`.
 

@@ -346,7 +346,11 @@ class Replica(RecoveryRole, GossipRole):
                 continue
             candidate = self._instances.get(candidate_id)
             # A dropped instance (executed everywhere) is known by its keys only.
-            if candidate is None or candidate.conflicts_now(footprint):
+            if (
+                candidate is None
+                or candidate.conflicts_now(footprint)
+                or candidate.was_conflicting_nop(footprint)
+            ):
                 found.add(candidate_id)
         return found
 
