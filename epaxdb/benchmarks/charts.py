@@ -19,19 +19,22 @@ def plot_availability(results: Sequence[dict[str, Any]], path: Path) -> None:
         1, len(results), figsize=(6 * len(results), 4), sharey=True, squeeze=False
     )
     for ax, result in zip(axes[0], results, strict=True):
-        seconds = range(len(result["per_second_tps"]))
+        # Bucket i holds [i, i + 1) s: drawn at its middle, on the same axis as the
+        # kill and restart instants.
+        seconds = [i + 0.5 for i in range(len(result["per_second_tps"]))]
         ax.plot(seconds, result["surviving_per_second_tps"], marker="o", linewidth=2,
                 label="clients of surviving replicas")  # fmt: skip
         for replica, series in result["per_replica_tps"].items():
             ax.plot(seconds, series, linewidth=1, alpha=0.7, label=f"replica {replica}")
         victim = str(result["killed_replica"])
-        ax.bar(seconds, result["per_replica_errors_per_second"][victim], color="tab:red",
-               alpha=0.3, label=f"errors at replica {victim}")  # fmt: skip
+        ax.bar(seconds, result["per_replica_errors_per_second"][victim], width=0.9,
+               color="tab:red", alpha=0.3, label=f"errors at replica {victim}")  # fmt: skip
         ax.axvline(result["killed_at_s"], color="black", linestyle="--", label="kill -9")
         if result.get("restarted_at_s") is not None:
             ax.axvline(result["restarted_at_s"], color="gray", linestyle=":", label="restart")
         ax.set(
-            xlabel="second of the window (1 s buckets)",
+            xlabel="seconds into the window (1 s buckets)",
+            xlim=(0, len(seconds)),
             ylabel="commits/s",
             ylim=(0, None),
             title=(
@@ -123,17 +126,15 @@ def plot_wan(experiment: dict[str, Any], path: Path) -> None:
         ax.errorbar(positions, medians, yerr=[[0] * len(sites),
                     [max(p - m, 0) for p, m in zip(p99s, medians, strict=True)]],
                     fmt="none", ecolor=bars.patches[0].get_facecolor(), capsize=3)  # fmt: skip
-    reference = [
-        runs[0]["by_site"][site]["nearest_fast_quorum_rtt_ms"]
-        + runs[0]["by_site"][site]["client_hop_rtt_ms"]
-        for site in sites
-    ]
-    ax.scatter(range(len(sites)), reference, marker="_", s=900, color="black", zorder=3,
-               label="nearest fast quorum RTT + client hop")  # fmt: skip
+    for index, site in enumerate(sites):
+        figures = runs[0]["by_site"][site]
+        reference = figures["nearest_fast_quorum_rtt_ms"] + figures["client_hop_rtt_ms"]
+        ax.hlines(reference, index - 0.45, index + 0.45, colors="black", linestyles="dashed",
+                  zorder=3, label="nearest fast quorum RTT + client hop" if index == 0 else None)  # fmt: skip
     ax.set_xticks(range(len(sites)), sites)
     ax.set(ylabel="commit latency (ms), bar p50, whisker p99",
            title=f"WAN {experiment['wan']}: latency per site")  # fmt: skip
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

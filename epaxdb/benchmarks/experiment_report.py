@@ -19,8 +19,6 @@ if TYPE_CHECKING:  # the runner imports this module: no import cycle at run time
     from epaxdb.benchmarks.experiments import Plan
     from epaxdb.benchmarks.targets import Check
 
-PLAN_FLAGS = {"full": "", "quick": " --quick", "smoke": " --quick --quick"}
-
 
 def bench_command(
     target: str, settings: BenchSettings, *extra: str, clients: str | None = None
@@ -56,6 +54,7 @@ def bench_command(
 
 def write_markdown(
     path: Path,
+    command: str,
     plan: Plan,
     results: dict[str, Any],
     summary: dict[str, Any],
@@ -63,14 +62,16 @@ def write_markdown(
 ) -> None:
     link = path.parent.name
     machine = summary["machine"]
+    runs = (
+        "one run per point" if plan.repeats == 1 else f"the median of {plan.repeats} runs per point"
+    )
     sections = [
         "## Experiments",
         "",
         (
-            f"Measured with `epaxdb bench experiments --out {link}/{PLAN_FLAGS[plan.name]}` "
-            f"(plan `{plan.name}`: {plan.duration_s:g} s measured per point after "
-            f"{plan.warmup_s:g} s of warm-up, the median of {plan.repeats} run(s) per point) "
-            f"on {summary['started_utc']}: Python {machine['python']}, {machine['cpus']} CPUs, "
+            f"Measured with `{command}` (plan `{plan.name}`: {plan.duration_s:g} s measured "
+            f"per point after {plan.warmup_s:g} s of warm-up, {runs}) on "
+            f"{summary['started_utc']}: Python {machine['python']}, {machine['cpus']} CPUs, "
             f"load average {machine['load_average_start'][0]:g} at the start and "
             f"{machine['load_average_end'][0]:g} at the end; the run took "
             f"{summary['elapsed_s']['total']:,.0f} s. Replicas, load generator and baselines "

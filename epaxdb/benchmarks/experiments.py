@@ -93,11 +93,11 @@ PLANS = {
     ),
     # Checks the pipeline, not the system: every experiment, the smallest matrix.
     "smoke": Plan(
-        "smoke", duration_s=0.5, warmup_s=0.2, repeats=1, clients=4, rows=200,
+        "smoke", duration_s=0.4, warmup_s=0.2, repeats=1, clients=4, rows=200,
         conflicts=(0, 100), replica_counts=(3,), batching=(True,), etcd=False, wan="paper3",
-        wan_thrifty=False, wan_clients=3, wan_duration_s=1.0, wan_warmup_s=0.5,
-        availability_clients=3, availability_duration_s=2.5, availability_warmup_s=0.2,
-        kill_at_s=0.5, restart_at_s=1.2, curve_clients=(1, 2), curve_duration_s=0.5,
+        wan_thrifty=False, wan_clients=3, wan_duration_s=0.8, wan_warmup_s=0.4,
+        availability_clients=3, availability_duration_s=2.0, availability_warmup_s=0.2,
+        kill_at_s=0.4, restart_at_s=1.0, curve_clients=(1, 2), curve_duration_s=0.4,
         curve_warmup_s=0.2,
     ),
 }  # fmt: skip
@@ -107,9 +107,15 @@ Progress = Callable[[str], None]
 
 
 def run_experiments(
-    plan: Plan, out_dir: Path, *, charts: bool = True, progress: Progress | None = None
+    plan: Plan,
+    out_dir: Path,
+    *,
+    charts: bool = True,
+    command: str | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Run every experiment of `plan`, write the results to `out_dir`; the summary."""
+    """Run every experiment of `plan`, write the results to `out_dir`; the summary.
+    `command` is how the run was started, quoted in the markdown."""
     note = progress or _note
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -135,7 +141,10 @@ def run_experiments(
     summary["elapsed_s"]["total"] = round(time.monotonic() - started, 1)
     summary["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
-    write_markdown(out_dir / "results.md", plan, results, summary, checks)
+    if command is None:
+        quick = {"full": "", "quick": " --quick", "smoke": " --quick --quick"}[plan.name]
+        command = f"epaxdb bench experiments --out {out_dir}{quick}"
+    write_markdown(out_dir / "results.md", command, plan, results, summary, checks)
     return summary
 
 

@@ -51,25 +51,44 @@ class LoadCurveSettings:
         return replace(self.bench, clients=clients, load_procs=min(self.bench.load_procs, clients))
 
 
+class Plateau:
+    """Tells when throughput stopped rising: `patience` steps in a row, each less than
+    `min_gain` above the best throughput of the steps before it."""
+
+    def __init__(self, min_gain: float, patience: int) -> None:
+        self.min_gain = min_gain
+        self.patience = patience
+        self.best = 0.0
+        self.flat = 0
+
+    def reached(self, throughput: float) -> bool:
+        """Record one step's throughput; whether the curve has flattened."""
+        rising = throughput >= self.best * (1 + self.min_gain) and throughput > 0
+        self.flat = 0 if rising else self.flat + 1
+        self.best = max(self.best, throughput)
+        return self.flat >= self.patience
+
+    def reason(self) -> str:
+        return (
+            f"throughput rose less than {self.min_gain:.0%} over the best so far "
+            f"({self.best:,.1f} tx/s) in {self.flat} steps in a row"
+        )
+
+
 def run_load_curve(settings: LoadCurveSettings) -> dict[str, Any]:
     settings.validate()
     bench = settings.bench
     profile = bench.validate()
     steps: list[dict[str, Any]] = []
     stop_reason = None
+    plateau = Plateau(settings.min_gain, settings.patience)
     with working_directory() as root, open_target(bench, root) as target:
-        best, flat = 0.0, 0
         for index, clients in enumerate(settings.client_counts):
             result = measure(settings.step(clients), profile, target, setup=index == 0)
             steps.append({name: result[name] for name in _STEP_FIELDS})
-            throughput = result["throughput_tps"]
-            flat = flat + 1 if throughput < best * (1 + settings.min_gain) else 0
-            best = max(best, throughput)
-            if flat >= settings.patience and index < len(settings.client_counts) - 1:
-                stop_reason = (
-                    f"throughput rose less than {settings.min_gain:.0%} over the best "
-                    f"({best:,.1f} tx/s) in {flat} steps in a row"
-                )
+            last = index == len(settings.client_counts) - 1
+            if plateau.reached(result["throughput_tps"]) and not last:
+                stop_reason = plateau.reason()
                 break
     return {
         "benchmark": "load-curve",

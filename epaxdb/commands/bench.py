@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import sys
 from pathlib import Path
 
@@ -434,7 +435,9 @@ def _bench_experiments(args: argparse.Namespace) -> int:
             require_plotting()
         except PlotUnavailable as error:
             return _cannot_run(f"{error} (or --no-plot)")
-    summary = run_experiments(plan, args.out, charts=not args.no_plot)
+    command = f"epaxdb bench experiments --out {shlex.quote(str(args.out))}"
+    command += " --quick" * args.quick + (" --no-plot" if args.no_plot else "")
+    summary = run_experiments(plan, args.out, charts=not args.no_plot, command=command)
     for check in summary["checks"]:
         print(Check(**check).line())
     print(
