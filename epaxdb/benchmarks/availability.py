@@ -107,6 +107,9 @@ def run_availability_benchmark(settings: AvailabilitySettings) -> dict[str, Any]
 
         try:
             samples = run_load(plan, bench.load_procs, counts, on_start)
+        except BaseException:
+            faults.cancel()  # a failed run must not restart a replica after the teardown
+            raise
         finally:
             progress.stop()
         events = faults.result()
@@ -154,7 +157,7 @@ def run_availability_benchmark(settings: AvailabilitySettings) -> dict[str, Any]
 class FaultSchedule:
     """Kills the victim at `kill_at_s` and restarts it at `restart_at_s` (seconds into
     the window), on its own thread; records when each happened and when the restarted
-    replica served again."""
+    replica served again. `cancel` ends the schedule where it is (a run that failed)."""
 
     def __init__(self, cluster: LocalCluster, settings: AvailabilitySettings, warmup_s: float):
         self._cluster = cluster
@@ -163,10 +166,17 @@ class FaultSchedule:
         self._events: dict[str, float | None] = {}
         self._error: Exception | None = None
         self._thread: threading.Thread | None = None
+        self._cancelled = threading.Event()
 
     def start(self, start: float) -> None:
         self._thread = threading.Thread(target=self._run, args=(start,), daemon=True)
         self._thread.start()
+
+    def cancel(self) -> None:
+        """Skip the steps still due, and wait for the one under way to end."""
+        self._cancelled.set()
+        if self._thread is not None:
+            self._thread.join()
 
     def result(self) -> dict[str, float | None]:
         """`killed_at_s`, and with a restart `restarted_at_s` and `serving_again_at_s`
@@ -184,14 +194,19 @@ class FaultSchedule:
         def since_window() -> float:
             return round(time.monotonic() - window_start, 4)
 
+        def cancelled_before(at_s: float) -> bool:
+            return self._cancelled.wait(max(0.0, window_start + at_s - time.monotonic()))
+
         try:
-            time.sleep(max(0.0, window_start + self._settings.kill_at_s - time.monotonic()))
+            if cancelled_before(self._settings.kill_at_s):
+                raise BenchmarkError("the availability run ended before the kill")
             self._cluster.kill(victim)
             self._events["killed_at_s"] = since_window()
             restart_at_s = self._settings.restart_at_s
             if restart_at_s is None:
                 return
-            time.sleep(max(0.0, window_start + restart_at_s - time.monotonic()))
+            if cancelled_before(restart_at_s):
+                raise BenchmarkError("the availability run ended before the restart")
             self._cluster.start(victim)
             self._events["restarted_at_s"] = since_window()
             try:

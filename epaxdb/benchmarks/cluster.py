@@ -60,7 +60,7 @@ from epaxdb.runtime.wan import WanProfile, wan_profile
 BASELINES = ("sqlite", "etcd")
 PROTOCOLS = ("epaxos", "multipaxos")
 # Where the Multi-Paxos leader sits under a WAN profile unless told otherwise: the
-# paper's choice (Moraru et al., SOSP 2013, section 7.2).
+# paper's choice (Moraru et al., SOSP 2013, the wide-area experiment).
 DEFAULT_LEADER_SITE = "California"
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _CONVERGE_TIMEOUT_S = 60.0
