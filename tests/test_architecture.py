@@ -121,14 +121,27 @@ def test_migration_is_used_only_by_the_commands() -> None:
 
 def test_the_python_clients_speak_http_only() -> None:
     """A client app installs epaxdb for its clients: they must not drag in the server,
-    the analyzer, the runtime or the storage engine (nor sqlglot and apsw)."""
+    the analyzer, the runtime or the storage engine (nor sqlglot and apsw). The
+    SQLAlchemy dialect is a client too."""
     forbidden = {"server", "analyzer", "apsw", "sqlglot"}
-    for package in ("client", "dbapi", "aio"):
+    for package in ("client", "dbapi", "aio", "sqlalchemy"):
         for path in sorted((ROOT / "epaxdb" / package).rglob("*.py")):
             for name in imported_modules(path):
                 parts = name.split(".")
                 assert parts[0] not in forbidden, f"{path.relative_to(ROOT)} imports {name}"
                 if parts[0] == "epaxdb" and len(parts) > 1:
-                    assert parts[1] in {"client", "dbapi", "aio", "errors"}, (
+                    assert parts[1] in {"client", "dbapi", "aio", "sqlalchemy", "errors"}, (
                         f"{path.relative_to(ROOT)} imports {name}"
                     )
+
+
+def test_only_the_dialect_imports_the_optional_sqlalchemy() -> None:
+    # SQLAlchemy is an extra (`epaxdb[sqlalchemy]`): nothing else may need it.
+    for package in ("epaxdb", "analyzer", "server"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path.relative_to(ROOT).parts[:2] == ("epaxdb", "sqlalchemy"):
+                continue
+            for name in imported_modules(path):
+                assert name.split(".")[0] != "sqlalchemy", (
+                    f"{path.relative_to(ROOT)} imports {name}"
+                )

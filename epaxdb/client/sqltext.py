@@ -24,6 +24,13 @@ _TOKEN = re.compile(
 )
 
 
+# Conditions on `sqlite_master.name` that leave out SQLite's own objects
+# (sqlite_sequence, automatic indexes) and epaxdb's bookkeeping tables, which every
+# replica's database holds next to the application's (LIKE is case-sensitive there).
+NOT_SQLITE_INTERNAL = "name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+NOT_EPAXDB_INTERNAL = "name NOT LIKE '\\_epaxdb\\_%' ESCAPE '\\'"
+
+
 class Control(enum.Enum):
     BEGIN = "begin"
     COMMIT = "commit"

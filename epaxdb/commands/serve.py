@@ -26,7 +26,7 @@ from epaxdb.runtime.datadir import DataDirectory
 from epaxdb.runtime.errors import DataDirectoryInUse, SchemaMayBeStale
 from epaxdb.runtime.events import configure_logging, log_event
 from epaxdb.runtime.interactive import DEFAULT_MAX_AGE_MS
-from epaxdb.runtime.node import Node, NodeSettings
+from epaxdb.runtime.node import DEFAULT_RESULT_RETENTION_S, Node, NodeSettings
 from epaxdb.runtime.sql_machine import (
     AnalyzedTransaction,
     SchemaSnapshot,
@@ -109,6 +109,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="longest time from an interactive transaction's first statement "
                              "to its commit; older ones fail with serialization_failure "
                              "(default: 60)")  # fmt: skip
+    parser.add_argument("--result-retention", type=float, default=DEFAULT_RESULT_RETENTION_S,
+                        metavar="SECONDS",
+                        help="how long a request's result answers retries of its request_id; "
+                             "a retry after that may apply again (default: 86400)")  # fmt: skip
     parser.add_argument(
         "--thrifty",
         action="store_true",
@@ -168,6 +172,8 @@ def load_config(args: argparse.Namespace) -> ServeConfig:
         raise ConfigError(f"the secret file {args.secret_file} is empty")
     if not 0 < args.max_transaction_age <= 24 * 3600:
         raise ConfigError("--max-transaction-age must be in (0, 86400] seconds")
+    if not 0 < args.result_retention < float("inf"):
+        raise ConfigError("--result-retention must be a positive number of seconds")
     if auth_token == "":
         raise ConfigError(f"the auth token file {args.auth_token_file} is empty")
     try:
@@ -181,7 +187,7 @@ def load_config(args: argparse.Namespace) -> ServeConfig:
     )
     settings = NodeSettings(
         cluster_id=cluster_id, replica_id=args.id, peers=peers, data_dir=args.data,
-        listen=listen, secret=secret, config=config,
+        listen=listen, secret=secret, config=config, result_retention_s=args.result_retention,
     )  # fmt: skip
     settings.cluster_config()  # validates ids and n now, before anything is opened
     if args.wan_profile is not None:

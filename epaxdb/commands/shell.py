@@ -30,7 +30,7 @@ HELP = """\
 .help             this text
 .quit             leave (also .exit, or end of input)
 SQL statements end with ';'. Each runs on its own unless inside BEGIN ... COMMIT."""
-_HIDDEN = "name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_epaxdb\\_%' ESCAPE '\\'"
+_HIDDEN = f"{sqltext.NOT_SQLITE_INTERNAL} AND {sqltext.NOT_EPAXDB_INTERNAL}"
 TABLES_SQL = (
     f"SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND {_HIDDEN} ORDER BY name"
 )

@@ -60,6 +60,12 @@ from epaxdb.dbapi.connection import Connection, Cursor
 apilevel = "2.0"
 threadsafety = 1  # threads may share the module, not connections
 paramstyle = "qmark"  # named parameters (:name, @name, $name) are accepted too
+# As in sqlite3, the SQLite that runs the statements: here the replicas', known without
+# asking one because epaxdb pins the apsw release (pyproject.toml) whose bundled SQLite
+# every replica runs, and replicas refuse peers on another version. The oldest release
+# the pin allows; apps and SQLAlchemy's SQLite dialect choose features (RETURNING) by it.
+sqlite_version_info = (3, 54, 0)
+sqlite_version = ".".join(map(str, sqlite_version_info))
 
 
 def connect(
@@ -133,5 +139,7 @@ __all__ = [
     "connect",
     "paramstyle",
     "register_adapter",
+    "sqlite_version",
+    "sqlite_version_info",
     "threadsafety",
 ]

@@ -35,6 +35,7 @@ import apsw
 from analyzer import AnalyzerError, Schema, plan_statement
 from analyzer.tokens import significant, tokenize
 from epaxdb.storage import RESERVED_ROWID, ClusterSqlSettings
+from epaxdb.storage.bookkeeping import RESULTS_INDEX
 from epaxdb.storage.guard import INTERNAL_TABLES, MAX_ROWID
 from epaxdb.storage.settings import apply_settings
 from epaxdb.storage.snapshot import POSITION_TABLE
@@ -160,22 +161,23 @@ def _enforced_foreign_keys(schema: Schema) -> Iterable[Finding]:
 
 
 def _reserved_names(connection: apsw.Connection, from_backup: bool) -> Iterable[Finding]:
-    tables = {
-        name.lower()
-        for (name,) in connection.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")
+    objects = {
+        name.lower(): kind
+        for kind, name in connection.execute("SELECT type, name FROM sqlite_schema")
     }
-    if from_backup:
-        if POSITION_TABLE not in tables:
-            yield Finding(
-                "database",
-                f"no {POSITION_TABLE} table: this is not an epaxdb backup "
-                "(seed a cluster from an application's database with `epaxdb import`)",
-                NOT_A_BACKUP,
-            )
-        return
-    for name in sorted(tables & INTERNAL_TABLES):
+    # The engine creates these when it opens the seed (a backup keeps only its position).
+    reserved = {RESULTS_INDEX} if from_backup else INTERNAL_TABLES | {RESULTS_INDEX}
+    if from_backup and objects.get(POSITION_TABLE) != "table":
         yield Finding(
-            f"table {name}",
+            "database",
+            f"no {POSITION_TABLE} table: this is not an epaxdb backup "
+            "(seed a cluster from an application's database with `epaxdb import`)",
+            NOT_A_BACKUP,
+        )
+        return
+    for name in sorted(objects.keys() & reserved):
+        yield Finding(
+            f"{objects[name]} {name}",
             "the name is reserved for epaxdb's bookkeeping "
             "(an epaxdb backup is seeded with `epaxdb restore`)",
             RESERVED_NAME,

@@ -83,6 +83,12 @@ class StateMachine(Protocol):
         """A command that changes nothing and interferes with everything."""
         ...
 
+    def purge_results(self, request_id: str, retention_ms: int) -> Command:
+        """A command that interferes with everything and makes every replica forget the
+        stored results of requests first executed more than `retention_ms` before now
+        (this replica's clock): retries of those execute again."""
+        ...
+
     def apply(self, executions: Sequence[Execution]) -> list[list[Any]]:
         """Execute committed batches in order; per execution, one result per command.
         They come as a list so that a machine may make them durable together. A

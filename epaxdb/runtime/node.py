@@ -39,7 +39,12 @@ restart rebuilds the core from the log plus the machine's executed markers.
 Garbage collection: when the floor advances (instances executed on every replica),
 the log is compacted once it grew by `compact_threshold_bytes` since the last
 compaction, and the machine forgets the markers at or below the floor (at most once
-a second).
+a second). Stored results (the request-id deduplication) are forgotten by a
+replicated purge that every replica proposes every `result_retention_s / 4`, staggered
+by replica id, with the cutoff "now minus the retention": a global command, so every
+replica forgets the same results at the same point of the order and a retry is
+deduplicated alike everywhere. Extra purges cost one global command each and change
+nothing a retry could tell.
 """
 
 from __future__ import annotations
@@ -88,6 +93,9 @@ T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 _FORGET_INTERVAL_S = 1.0
 _RANKING_INTERVAL_S = 0.1
+DEFAULT_RESULT_RETENTION_S = 24 * 3600.0
+# Each replica proposes a purge this many times per retention period.
+_PURGES_PER_RETENTION = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +111,8 @@ class NodeSettings:
     compact_threshold_bytes: int = 32 * 1024 * 1024
     max_pending: int = 10_000
     config: ClusterConfig | None = None
+    # How long a request's stored result answers retries of its request id (seconds).
+    result_retention_s: float = DEFAULT_RESULT_RETENTION_S
     # Emulated one-way delay to each peer, in seconds (WAN benchmarks; see wan.py).
     peer_delays_s: Mapping[ReplicaId, float] | None = None
 
@@ -130,11 +140,13 @@ class _Waiting:
 class NodeCounters:
     iterations: int = 0
     readies: int = 0
-    executions_applied: int = 0
+    executions_applied: int = 0  # commands applied
+    apply_batches: int = 0  # calls to the machine's apply (each one SQLite transaction or more)
     submitted: int = 0
     answered: int = 0
     timed_out: int = 0
     previews: int = 0
+    purges_proposed: int = 0
     pending_peak: int = 0
 
 
@@ -201,6 +213,7 @@ class Node:
         self._closing = False  # stop() has begun
         self._stopped = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._purger: asyncio.Task[None] | None = None
         self._floor_to_forget: tuple[int, ...] | None = None
         self._last_forget_s = 0.0
         # Thrifty mode asks the peers that answer first: rank them by measured round trip.
@@ -256,6 +269,9 @@ class Node:
             self._loop.create_task(self._core_loop(), name="epaxdb-core"),
             self._loop.create_task(self._ticker(), name="epaxdb-ticker"),
         ]
+        # Sleeps for hours: cancelled on stop rather than awaited.
+        self._purger = self._loop.create_task(self._purge_periodically(), name="epaxdb-purger")
+        self._purger.add_done_callback(self._fail_if_failed)
         log_event(logger, logging.INFO, "node_started", replica=self.replica_id,
                   replicas=self.config.replica_count)  # fmt: skip
 
@@ -278,6 +294,8 @@ class Node:
         log_event(logger, logging.INFO, "node_stopping", replica=self.replica_id)
         self._stopping = True
         self._wake.set()
+        if self._purger is not None:
+            self._purger.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.transport.close()
         self._abandon_pending("the replica shut down before the result was known")
@@ -578,6 +596,22 @@ class Node:
             await asyncio.sleep(interval_s)
             self._wake.set()
 
+    async def _purge_periodically(self) -> None:
+        """Propose a purge of old stored results every retention / 4; replica i starts
+        at (i + 1) / n of that interval, so that the replicas' purges spread out."""
+        interval_s = self.settings.result_retention_s / _PURGES_PER_RETENTION
+        delay_s = interval_s * (self.replica_id + 1) / self.config.replica_count
+        retention_ms = round(self.settings.result_retention_s * 1000)
+        while not self._stopping:
+            await asyncio.sleep(delay_s)
+            delay_s = interval_s
+            if self._stopping or self.failure is not None:
+                return
+            # Nobody waits for its result: it enters the core without a pending entry.
+            self._proposals.append(self._machine.purge_results(uuid.uuid4().hex, retention_ms))
+            self._wake.set()
+            self.counters.purges_proposed += 1
+
     async def _core_loop(self) -> None:
         applying: asyncio.Future[Any] | None = None
         replica = self._replica
@@ -694,6 +728,7 @@ class Node:
         if self._catch_up:
             self._release_caught_up()
         answered = future.result()
+        self.counters.apply_batches += 1
         self.counters.executions_applied += len(answered)
         for request_id, result in answered:
             waiting = self._pending.get(request_id)

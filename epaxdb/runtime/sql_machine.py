@@ -9,25 +9,35 @@ analysis was made under. The analysis (an injected `Analyze`, the analyzer behin
 it) turns the statements into conflict keys and the statements as they will run,
 or refuses them. The command's payload is the msgpack *transaction payload*:
 
-    [2, [[sql, params], ...], timestamp_ms, seed, schema_version, validation]
+    [3, [[sql, params], ...], timestamp_ms, seed, schema_version, validation, read_only]
 
 `validation` is None, or for an interactive transaction's commit (an
 `InteractiveCommit` request) `[digest, [failed positions], age_ms, max_age_ms]`: its
 timestamp and seed are those of its first preview, and it commits only if its
 statements produce the digest its previews showed the client (`interactive`).
-Version 1 payloads (without `validation`) still decode.
+`read_only` says the analysis found no statement that may write: such a transaction
+stores no result for retries (a retry runs it again), unless it is an interactive
+commit. Versions 1 (without `validation`) and 2 (without `read_only`) still decode.
+
+A *purge* (`purge_results`, proposed by the node every so often) is a global command
+with the payload `["purge", timestamp_ms, cutoff_ms]`: every replica deletes, at the
+same point of the order, the stored results of requests first executed before the
+cutoff (the proposer's clock minus the retention), so a retry is deduplicated alike
+everywhere (docs/storage.md).
 
 `prepare_preview` (event loop) and `preview` (state-machine thread) run an
 interactive transaction's statements on this replica's state without committing them.
 
-`apply` (state-machine thread, every replica) decodes each command of a committed
-batch into a `TransactionSpec` with the marker `owner.slot.index.count` and hands
-it to the storage engine, which runs it exactly once, atomically with its marker.
-If the schema changed since the analysis, the engine answers `schema_changed` (a
-retryable result, the same on every replica).
+`apply` (state-machine thread, every replica) decodes each command of the committed
+executions into a `TransactionSpec` (or `PurgeSpec`) with the marker
+`owner.slot.index.count` and hands them to the storage engine in chunks of at most
+`MAX_BATCH_COMMANDS` commands and about `MAX_BATCH_BYTES` of payload: each chunk is one
+SQLite transaction (one fsync), every command in it exactly once and atomically with
+its marker. If the schema changed since the analysis, the engine answers
+`schema_changed` (a retryable result, the same on every replica).
 
 The analysis reads a cached schema snapshot (catalog rows + schema version). The
-snapshot is refreshed after a batch holding a global command (DDL interferes with
+snapshot is refreshed after a chunk holding a global command (DDL interferes with
 everything) and after any `schema_changed` result, so a stale cache heals itself.
 A *barrier* is a global transaction without statements: the node proposes one when
 a refusal may come from DDL this replica has not executed yet (`SchemaMayBeStale`).
@@ -35,15 +45,16 @@ a refusal may come from DDL this replica has not executed yet (`SchemaMayBeStale
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
-from epaxdb.command import Batch, Command, ConflictKey
+from epaxdb.command import Command, ConflictKey
 from epaxdb.ids import InstanceId
 from epaxdb.records import Execution
 from epaxdb.runtime.errors import (
@@ -52,6 +63,7 @@ from epaxdb.runtime.errors import (
     PreviewTimedOut,
     SchemaMayBeStale,
 )
+from epaxdb.runtime.events import log_event
 from epaxdb.runtime.interactive import (
     DEFAULT_MAX_AGE_MS,
     InteractiveContext,
@@ -74,6 +86,8 @@ from epaxdb.storage import (
     LocalQueryError,
     PreviewInterrupted,
     PreviewSpec,
+    PurgeResult,
+    PurgeSpec,
     RowsResult,
     StateDatabase,
     Statement,
@@ -83,7 +97,15 @@ from epaxdb.storage import (
     Validation,
 )
 
-PAYLOAD_VERSION = 2
+logger = logging.getLogger("epaxdb.sql_machine")
+
+PAYLOAD_VERSION = 3
+PURGE_KIND = "purge"
+# One SQLite transaction (one fsync) covers at most this many commands, and stops
+# taking more once their payloads add up to this many bytes: a bigger batch saves
+# little more and holds the write lock (and the WAL) longer.
+MAX_BATCH_COMMANDS = 256
+MAX_BATCH_BYTES = 4 * 1024 * 1024
 _SQL_VALUE_TYPES = (type(None), int, float, str, bytes, bool)
 
 
@@ -131,6 +153,7 @@ class TransactionPayload:
     seed: int
     schema_version: int | None  # None: no check (a barrier has no statements to check)
     validation: Validation | None = None  # an interactive transaction's commit condition
+    read_only: bool = False  # no statement may write: no result is stored for retries
 
     def encode(self) -> bytes:
         check = self.validation
@@ -139,25 +162,64 @@ class TransactionPayload:
         ]  # fmt: skip
         return msgpack.packb(
             [PAYLOAD_VERSION, [[sql, params] for sql, params in self.statements],
-             self.timestamp_ms, self.seed, self.schema_version, validation],
+             self.timestamp_ms, self.seed, self.schema_version, validation, self.read_only],
             use_bin_type=True,
         )  # fmt: skip
 
     @staticmethod
     def decode(data: bytes) -> TransactionPayload:
-        version, statements, timestamp_ms, seed, schema_version, *rest = msgpack.unpackb(
-            data, raw=False, strict_map_key=False
-        )
-        if (version, len(rest)) not in ((1, 0), (2, 1)):
+        return TransactionPayload.from_fields(_unpack_fields(data))
+
+    @staticmethod
+    def from_fields(fields: list[Any]) -> TransactionPayload:
+        version, statements, timestamp_ms, seed, schema_version, *rest = fields
+        if (version, len(rest)) not in ((1, 0), (2, 1), (3, 2)):
             raise ValueError(f"transaction payload version {version} with {len(rest)} extras")
         validation = None
         if rest and rest[0] is not None:
             digest, failures, age_ms, max_age_ms = rest[0]
             validation = Validation(digest, frozenset(failures), age_ms, max_age_ms)
+        # Versions 1 and 2 did not say; storing their results is what they expect.
+        read_only = len(rest) == 2 and rest[1] is True
         return TransactionPayload(
             tuple((sql, params) for sql, params in statements),
-            timestamp_ms, seed, schema_version, validation,
+            timestamp_ms, seed, schema_version, validation, read_only,
         )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PurgePayload:
+    """Forget the stored results of requests first executed before `cutoff_ms`;
+    `timestamp_ms` is the proposer's clock when it proposed the purge."""
+
+    timestamp_ms: int
+    cutoff_ms: int
+
+    def encode(self) -> bytes:
+        return msgpack.packb([PURGE_KIND, self.timestamp_ms, self.cutoff_ms])
+
+    @staticmethod
+    def from_fields(fields: list[Any]) -> PurgePayload:
+        kind, timestamp_ms, cutoff_ms = fields
+        if kind != PURGE_KIND or not all(type(v) is int for v in (timestamp_ms, cutoff_ms)):
+            raise ValueError(f"malformed purge payload {fields!r}")
+        return PurgePayload(timestamp_ms, cutoff_ms)
+
+
+def decode_payload(data: bytes) -> TransactionPayload | PurgePayload:
+    """A command's payload: a transaction (its first field is a version number) or a
+    purge (its first field is the word "purge")."""
+    fields = _unpack_fields(data)
+    if fields[0] == PURGE_KIND:
+        return PurgePayload.from_fields(fields)
+    return TransactionPayload.from_fields(fields)
+
+
+def _unpack_fields(data: bytes) -> list[Any]:
+    fields = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    if not isinstance(fields, list) or not fields:
+        raise ValueError("a command payload is a non-empty msgpack array")
+    return fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +282,7 @@ class SqlStateMachine:
             timestamp_ms=_now_ms(),
             seed=secrets.randbits(63),
             schema_version=schema.version,
+            read_only=not analysed.writers,
         )
         return Command(
             request_id, payload.encode(), analysed.reads, analysed.writes, analysed.is_global
@@ -241,7 +304,12 @@ class SqlStateMachine:
             age_ms=_now_ms() - context.timestamp_ms, max_age_ms=self.max_age_ms,
         )  # fmt: skip
         payload = TransactionPayload(
-            analysed.statements, context.timestamp_ms, context.seed, schema.version, validation
+            analysed.statements,
+            context.timestamp_ms,
+            context.seed,
+            schema.version,
+            validation,
+            read_only=not analysed.writers,
         )
         # The keys of every statement, reads included: the validation must be ordered
         # against every writer of what the transaction read.
@@ -304,42 +372,55 @@ class SqlStateMachine:
         return analysed
 
     def barrier(self, request_id: str) -> Command:
-        payload = TransactionPayload((), _now_ms(), 0, None)
+        payload = TransactionPayload((), _now_ms(), 0, None, read_only=True)
         return Command(request_id, payload.encode(), is_global=True)
 
-    def apply(self, executions: Sequence[Execution]) -> list[list[TransactionResult]]:
-        # One SQLite transaction (and fsync) per command: the storage engine has no
-        # call that commits several specs at once yet.
-        return [self._apply_batch(e.instance_id, e.batch) for e in executions]
+    def purge_results(self, request_id: str, retention_ms: int) -> Command:
+        """A command that forgets, on every replica at the same point of the order, the
+        stored results of requests first executed more than `retention_ms` before now
+        (this replica's clock)."""
+        now_ms = _now_ms()
+        return Command(request_id, PurgePayload(now_ms, now_ms - retention_ms).encode(),
+                       is_global=True)  # fmt: skip
 
-    def _apply_batch(self, instance_id: InstanceId, batch: Batch) -> list[TransactionResult]:
-        results = []
-        refresh = False
-        for index, command in enumerate(batch):
-            position = marker(instance_id, index, len(batch))
-            payload = TransactionPayload.decode(command.payload)
-            result = self._db.execute_transaction(
-                TransactionSpec(
-                    request_id=command.request_id,
-                    statements=payload.statements,
-                    timestamp_ms=payload.timestamp_ms,
-                    seed=payload.seed,
-                    executed_marker=position,
-                    schema_version=payload.schema_version,
-                    validation=payload.validation,
-                )
-            )
-            self._markers.add(position)
-            results.append(result)
-            code = None if result.error is None else result.error.code
-            # (An interactive commit reports a schema change as a serialization failure.)
-            schema_changed = code == SCHEMA_CHANGED or (
-                code == SERIALIZATION_FAILURE and self._db.schema_version() != self._schema.version
-            )
-            refresh = refresh or command.is_global or schema_changed
-        if refresh:
-            self._schema = self._read_schema()
+    def apply(self, executions: Sequence[Execution]) -> list[list[TransactionResult | PurgeResult]]:
+        results: list[list[TransactionResult | PurgeResult]] = [[] for _ in executions]
+        chunk: list[_Pending] = []
+        chunk_bytes = 0
+        for slot, execution in enumerate(executions):
+            batch = execution.batch
+            for index, command in enumerate(batch):
+                position = marker(execution.instance_id, index, len(batch))
+                chunk.append(_Pending(slot, position, command, _spec(command, position)))
+                chunk_bytes += len(command.payload)
+                if len(chunk) >= MAX_BATCH_COMMANDS or chunk_bytes >= MAX_BATCH_BYTES:
+                    self._apply_chunk(chunk, results)
+                    chunk, chunk_bytes = [], 0
+        if chunk:
+            self._apply_chunk(chunk, results)
         return results
+
+    def _apply_chunk(
+        self, chunk: list[_Pending], results: list[list[TransactionResult | PurgeResult]]
+    ) -> None:
+        """One SQLite transaction for the chunk; its results go to their executions."""
+        outcomes = self._db.execute_batch([pending.spec for pending in chunk])
+        refresh = maybe_schema_change = False
+        for pending, outcome in zip(chunk, outcomes, strict=True):
+            self._markers.add(pending.position)
+            results[pending.execution].append(outcome)
+            refresh = refresh or pending.command.is_global
+            if isinstance(outcome, PurgeResult):
+                cutoff_ms = cast(PurgeSpec, pending.spec).cutoff_ms
+                log_event(logger, logging.INFO, "results_purged", removed=outcome.removed,
+                          cutoff_ms=cutoff_ms, request_id=outcome.request_id)  # fmt: skip
+                continue
+            code = None if outcome.error is None else outcome.error.code
+            refresh = refresh or code == SCHEMA_CHANGED
+            # (An interactive commit reports a schema change as a serialization failure.)
+            maybe_schema_change = maybe_schema_change or code == SERIALIZATION_FAILURE
+        if refresh or (maybe_schema_change and self._db.schema_version() != self._schema.version):
+            self._schema = self._read_schema()
 
     def _analyze_interactive(
         self, context: InteractiveContext, full: tuple[Statement, ...], schema: SchemaSnapshot
@@ -391,6 +472,32 @@ class SqlStateMachine:
 
     def _read_schema(self) -> SchemaSnapshot:
         return SchemaSnapshot(self._db.schema_version(), tuple(self._db.catalog_rows()))
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A command of a chunk: which execution it belongs to, and its spec for the engine."""
+
+    execution: int
+    position: str
+    command: Command
+    spec: TransactionSpec | PurgeSpec
+
+
+def _spec(command: Command, position: str) -> TransactionSpec | PurgeSpec:
+    payload = decode_payload(command.payload)
+    if isinstance(payload, PurgePayload):
+        return PurgeSpec(command.request_id, payload.timestamp_ms, payload.cutoff_ms, position)
+    return TransactionSpec(
+        request_id=command.request_id,
+        statements=payload.statements,
+        timestamp_ms=payload.timestamp_ms,
+        seed=payload.seed,
+        executed_marker=position,
+        schema_version=payload.schema_version,
+        validation=payload.validation,
+        read_only=payload.read_only,
+    )
 
 
 def executed_at(result: TransactionResult) -> InstanceId:

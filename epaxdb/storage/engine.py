@@ -9,8 +9,9 @@ to WAL with `synchronous=FULL`, overrides random()/randomblob() with seeded vers
 (`seeded_random`), creates the bookkeeping tables (`bookkeeping`) and installs the
 statement guard (`guard`). One thread uses a `StateDatabase` at a time.
 
-Executing (`execute_transaction`). Everything below happens in ONE SQLite transaction
-(BEGIN IMMEDIATE ... COMMIT), so a crash at any point leaves either all of it or none:
+Executing (`execute_batch`). A batch of replicated commands runs in ONE SQLite
+transaction (BEGIN IMMEDIATE ... COMMIT: one commit, one fsync), so a crash at any point
+leaves either all of it or none. Each transaction of the batch, in order:
 
 1. If the request id was applied before, record the marker and return the stored
    result (an idempotent retry).
@@ -19,16 +20,29 @@ Executing (`execute_transaction`). Everything below happens in ONE SQLite transa
 3. Otherwise set the VFS clock to the transaction's timestamp, reseed random(), reset
    `changes()` and `last_insert_rowid()` to 0, open a SAVEPOINT and run the statements.
    A deterministic failure (constraint, RAISE in a trigger, datatype mismatch, SQL
-   error, a statement the guard refuses, bad parameters) rolls back to the savepoint —
-   or, if SQLite already rolled back the whole transaction (`RAISE(ROLLBACK)`,
-   `ON CONFLICT ROLLBACK`), begins a new one — and becomes the result.
+   error, a statement the guard refuses, bad parameters) rolls back to the savepoint
+   (undoing that transaction's statements and nothing else) and becomes the result.
    An interactive transaction (`spec.validation`) commits only if its statements
    produce the observation chain the client saw (`observation`), statements that
    failed for the client failing alike; otherwise its effects are rolled back and the
    result is `serialization_failure` (retryable). A schema change or a transaction
    older than its age limit gives the same result.
-4. Store the result under the request id, record the executed marker, bump the executed
-   count, COMMIT.
+4. Store the result under the request id with the transaction's timestamp (not for a
+   read-only transaction: running it again changes nothing), record the executed
+   marker, bump the executed count.
+
+The savepoint is what keeps each transaction atomic inside the batch; the bookkeeping
+after it cannot fail deterministically (a failure there is an `SqliteFailure`, which
+discards the whole batch). One failure escapes a savepoint: `RAISE(ROLLBACK)` and
+`ON CONFLICT ROLLBACK` end the whole SQLite transaction, the batch's earlier
+transactions included. The engine then runs those earlier ones again in a transaction
+of their own (execution is deterministic, so they give the same results; checked) and
+commits it, and goes on from the failing transaction in a new one, where the loss
+undoes that transaction alone and a new SQLite transaction takes the bookkeeping.
+
+A purge (`PurgeSpec`) deletes the stored results of requests first executed before its
+cutoff and records its marker; the first purge on a database created before results
+carried their execution time adds that column (`bookkeeping`).
 
 Previewing (`preview`). An interactive transaction's statements run, before its commit,
 on the current state with its clock and seed, exactly as above but in a transaction
@@ -36,9 +50,9 @@ that is always rolled back: nothing is recorded, nothing is left behind. A progr
 handler aborts statements that run past the caller's deadline (`PreviewInterrupted`).
 
 Any other SQLite failure (I/O error, disk full, busy, out of memory, corruption) is not
-a property of the transaction: it is raised as `SqliteFailure`, nothing is recorded,
-and the database refuses all further calls (`DatabaseStopped`); the replica restarts
-from what is durable.
+a property of the transaction: it is raised as `SqliteFailure`, nothing of the batch is
+recorded, and the database refuses all further calls (`DatabaseStopped`); the replica
+restarts from what is durable.
 """
 
 from __future__ import annotations
@@ -46,9 +60,10 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import NamedTuple, Self, TypeVar
+from functools import partial
+from typing import NamedTuple, Self, TypeVar, cast
 
 import apsw
 
@@ -69,6 +84,8 @@ from epaxdb.storage.results import (
     Marker,
     Params,
     PreviewSpec,
+    PurgeResult,
+    PurgeSpec,
     RowsResult,
     StatementRun,
     TransactionError,
@@ -85,6 +102,18 @@ from epaxdb.storage.timezone import ensure_utc_localtime
 T = TypeVar("T")
 # SQLite virtual-machine steps between two deadline checks of a preview.
 _PROGRESS_STEPS = 1000
+
+ReplicatedCommand = TransactionSpec | PurgeSpec
+CommandResult = TransactionResult | PurgeResult
+
+
+class _TransactionLost(Exception):
+    """A statement's RAISE(ROLLBACK) or ON CONFLICT ROLLBACK ended the SQLite transaction
+    that also held earlier commands of the batch; `done` are their (undone) results."""
+
+    def __init__(self, done: list[CommandResult]) -> None:
+        super().__init__(f"the transaction of {len(done)} earlier command(s) was rolled back")
+        self.done = done
 
 
 class CatalogRow(NamedTuple):
@@ -114,6 +143,11 @@ class StateDatabase:
             db, self._guard, lambda: self._one(bk.SEQUENCE_AT_MAX) is not None
         )
         self._stopped: str | None = None
+        # Whether stored results carry their execution time (see `bookkeeping`); it
+        # changes only inside a purge's transaction, and is restored if that rolls back.
+        self._results_timed = bool(self._scalar(bk.RESULTS_ARE_TIMED))
+        # The results of the commands executed so far in the open write transaction.
+        self._done_in_transaction: list[CommandResult] = []
 
     @classmethod
     def open(
@@ -163,13 +197,68 @@ class StateDatabase:
 
     def execute_transaction(self, txn: TransactionSpec) -> TransactionResult:
         """Apply one replicated transaction exactly once (see the module docstring)."""
+        (result,) = self.execute_batch([txn])
+        return cast(TransactionResult, result)
+
+    def purge_results(self, spec: PurgeSpec) -> PurgeResult:
+        """Forget the stored results of requests first executed before the cutoff."""
+        (result,) = self.execute_batch([spec])
+        return cast(PurgeResult, result)
+
+    def execute_batch(self, commands: Sequence[ReplicatedCommand]) -> list[CommandResult]:
+        """Apply replicated commands in order, each exactly once and atomically, all in
+        one SQLite transaction (see the module docstring); one result per command."""
         self._check_usable()
-        self._vfs.now_ms = txn.timestamp_ms
-        self._random.reseed(txn.seed)
+        results: list[CommandResult] = []
+        rest = list(commands)
         try:
-            return self._in_write_transaction(lambda: self._apply_once(txn))
+            while rest:
+                try:
+                    results += self._in_write_transaction(partial(self._execute_all, rest))
+                    rest = []
+                except _TransactionLost as lost:
+                    # Redo what the rollback undid, commit it, go on from the failing one.
+                    earlier = rest[: len(lost.done)]
+                    redone = self._in_write_transaction(partial(self._redo, earlier))
+                    if redone != lost.done:
+                        raise InvariantViolation(
+                            "commands executed again after a ROLLBACK gave other results"
+                        ) from None
+                    results += redone
+                    rest = rest[len(earlier) :]
+        except BaseException as exc:
+            # Whatever escapes (an invariant violation, a bug, a failing disk) leaves
+            # this batch undone while the caller may already hold the next one: refuse
+            # every later call, or a later batch could commit past this one and replay
+            # would run them out of order (found by a test injecting a failure).
+            if self._stopped is None:
+                self._stop(exc)
+            raise
         finally:
             self._vfs.now_ms = None
+        return results
+
+    def _execute_all(self, commands: Sequence[ReplicatedCommand]) -> list[CommandResult]:
+        done = self._done_in_transaction = []
+        try:
+            for command in commands:
+                if isinstance(command, PurgeSpec):
+                    done.append(self._purge(command))
+                else:
+                    self._vfs.now_ms = command.timestamp_ms
+                    self._random.reseed(command.seed)
+                    done.append(self._apply_once(command))
+            return done
+        finally:
+            self._done_in_transaction = []
+
+    def _redo(self, commands: Sequence[ReplicatedCommand]) -> list[CommandResult]:
+        try:
+            return self._execute_all(commands)
+        except _TransactionLost:
+            raise InvariantViolation(
+                "a command that kept its transaction the first time lost it when executed again"
+            ) from None
 
     def _apply_once(self, txn: TransactionSpec) -> TransactionResult:
         marker = txn.executed_marker
@@ -177,15 +266,31 @@ class StateDatabase:
         if stored is not None:
             self._record_marker(marker)
             return replace(stored, duplicate=True)
-        if self._one(bk.SELECT_MARKER, (marker,)) is not None:
+        # (A read-only transaction stores no result: finding its marker means it ran
+        # here before, in a batch a crash cut short, and running it again is harmless.)
+        if txn.stores_result and self._one(bk.SELECT_MARKER, (marker,)) is not None:
             raise InvariantViolation(
                 f"marker {marker!r} was executed before under another request id "
                 f"than {txn.request_id!r}"
             )
         result = self._apply(txn)
-        self._run(bk.INSERT_RESULT, (txn.request_id, marker, result.encode()))
+        if txn.stores_result:
+            if self._results_timed:
+                self._run(bk.INSERT_RESULT,
+                          (txn.request_id, marker, result.encode(), txn.timestamp_ms))  # fmt: skip
+            else:
+                self._run(bk.INSERT_RESULT_UNTIMED, (txn.request_id, marker, result.encode()))
         self._record_marker(marker)
         return replace(result, marker=marker)
+
+    def _purge(self, spec: PurgeSpec) -> PurgeResult:
+        if not self._results_timed:
+            bk.migrate_results(self._db, spec.timestamp_ms)
+            self._results_timed = True
+        self._run(bk.PURGE_RESULTS, (spec.cutoff_ms,))
+        removed = self._db.changes()
+        self._record_marker(spec.executed_marker)
+        return PurgeResult(spec.request_id, removed, spec.executed_marker)
 
     def _stored(self, request_id: str) -> TransactionResult | None:
         row = self._one(bk.SELECT_RESULT, (request_id,))
@@ -218,6 +323,7 @@ class StateDatabase:
             txn.statements,
             expected_failures=check.expected_failures if check is not None else (),
             chained=check is not None,
+            mode=Mode.REPLICATED if txn.stores_result else Mode.REPLICATED_READ,
         )
         error = run.failure
         if check is not None and (run.failure is not None or _chain_end(run) != check.digest):
@@ -246,7 +352,11 @@ class StateDatabase:
     def _undo_statements(self) -> None:
         if self._db.get_autocommit():
             # RAISE(ROLLBACK) or an ON CONFLICT ROLLBACK clause ended the whole
-            # transaction; the effects are gone, the bookkeeping needs a new one.
+            # transaction. If it held earlier commands of the batch, they must be done
+            # again (`execute_batch`); otherwise the effects are gone, as they should
+            # be, and the bookkeeping needs a new transaction.
+            if self._done_in_transaction:
+                raise _TransactionLost(list(self._done_in_transaction))
             self._run(bk.BEGIN_WRITE)
         else:
             self._run(bk.ROLLBACK_TO_SAVEPOINT)
@@ -345,14 +455,6 @@ class StateDatabase:
         """Drop executed markers the runtime no longer needs; returns how many existed."""
         return self._delete_each(bk.DELETE_MARKER, markers)
 
-    def forget_requests(self, request_ids: Iterable[str]) -> int:
-        """Drop stored results; a later retry of such a request would execute again.
-
-        The runtime must forget the same requests at the same point of the execution
-        order on every replica, or a late retry would be applied on some replicas only.
-        """
-        return self._delete_each(bk.DELETE_RESULT, request_ids)
-
     def catalog_rows(self) -> list[CatalogRow]:
         """The user objects of `sqlite_schema` (type, name, tbl_name, sql), in creation order."""
         self._check_usable()
@@ -390,12 +492,14 @@ class StateDatabase:
     def _in_transaction(self, begin: str, end: str, work: Callable[[], T]) -> T:
         """Run `work` between `begin` and `end`; any SQLite error from the engine's own
         statements (or one `work` lets through) stops the database."""
+        results_timed = self._results_timed
         try:
             self._run(begin)
             try:
                 value = work()
             except BaseException:
                 self._rollback_quietly()
+                self._results_timed = results_timed  # a migration rolled back with it
                 raise
             if end != bk.ROLLBACK or not self._db.get_autocommit():
                 # (A statement may already have ended the transaction it rolls back.)

@@ -12,6 +12,8 @@ installs three per-connection hooks and switches behaviour with `mode`:
   than schema introspection and `user_version`/`application_id`, functions that expose
   connection or file state (`total_changes`, `sqlite_offset`), the physical-layout
   tables `dbstat`/`sqlite_dbpage`, and any access to the engine's internal tables.
+- REPLICATED_READ (a replicated transaction the analysis found read-only, which stores
+  no result for retries): the same as REPLICATED, and every statement must be read-only.
 - LOCAL_READ (`query_local`): the same, and the statement must be read-only.
 
 Prepared statements are cached by SQL text, and SQLite runs the authorizer only when it
@@ -93,7 +95,15 @@ _TABLE_SECOND = frozenset(
 class Mode(enum.Enum):
     INTERNAL = "internal"
     REPLICATED = "replicated"
+    REPLICATED_READ = "replicated_read"
     LOCAL_READ = "local_read"
+
+
+_READ_ONLY_REFUSALS = {
+    Mode.LOCAL_READ: "a local query must be read-only",
+    # The analysis said it reads only, so no result is stored and a retry runs it again.
+    Mode.REPLICATED_READ: "a read-only transaction may not write",
+}
 
 
 class StatementGuard:
@@ -166,8 +176,8 @@ class StatementGuard:
         if sql.strip() in self._internal_statements:
             self.refusal = "this statement text is reserved by the replica"
             return False
-        if self.mode is Mode.LOCAL_READ and not cursor.is_readonly:
-            self.refusal = "a local query must be read-only"
+        if self.mode in _READ_ONLY_REFUSALS and not cursor.is_readonly:
+            self.refusal = _READ_ONLY_REFUSALS[self.mode]
             return False
         self.columns = tuple(column[0] for column in cursor.description)
         return True

@@ -12,7 +12,9 @@ statements before its commit; a `StatementRun` is what running statements produc
 
 A `TransactionResult` is either the per-statement results or one `TransactionError`.
 Results are stored in the database (msgpack, via `encode`/`decode`) so that a retried
-request gets the very answer the first execution produced.
+request gets the very answer the first execution produced, until a `PurgeSpec` (a
+replicated command, executed at the same point of the order on every replica) forgets
+the results of requests first executed before its cutoff.
 """
 
 from __future__ import annotations
@@ -71,6 +73,15 @@ class TransactionSpec:
     schema_version: int | None = None
     # Set for an interactive transaction: commit only if the statements produce this.
     validation: Validation | None = None
+    # The analysis found no statement that may write. Running it again changes nothing,
+    # so a retry may simply run again: no result is stored (unless `validation` is set:
+    # an interactive commit's verdict must stay the same for its retries). The guard
+    # refuses any statement SQLite does not consider read-only.
+    read_only: bool = False
+
+    @property
+    def stores_result(self) -> bool:
+        return not self.read_only or self.validation is not None
 
     def __post_init__(self) -> None:
         if not isinstance(self.request_id, str) or not self.request_id:
@@ -86,6 +97,29 @@ class TransactionSpec:
             if not isinstance(sql, str):
                 raise TypeError("each statement's SQL must be a str")
         object.__setattr__(self, "statements", statements)
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeSpec:
+    """Forget the stored results of requests first executed with a timestamp before
+    `cutoff_ms`; a retry of such a request executes again. `timestamp_ms` is the
+    proposer's clock (results stored before the engine recorded execution times count
+    as executed then). Replicated like a transaction, with its own executed marker."""
+
+    request_id: str
+    timestamp_ms: int
+    cutoff_ms: int
+    executed_marker: Marker
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    """What a purge did on this replica: how many stored results it removed (the same
+    number on every replica)."""
+
+    request_id: str
+    removed: int
+    marker: Marker | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,9 +21,11 @@ import apsw
 
 from epaxdb.errors import ConfigError
 
-# Bump whenever the bookkeeping tables or the state-hash definition change: replicas of
-# different formats would disagree on schema versions and hashes.
-STORAGE_FORMAT = 1
+# Bump whenever the bookkeeping tables, the state-hash definition or the command payloads
+# change: replicas of different formats would disagree on schema versions and hashes, or
+# fail to decode each other's commands. 2: results carry their execution time
+# (`executed_ms`), payload version 3 (`read_only`) and purges.
+STORAGE_FORMAT = 2
 
 
 @dataclass(frozen=True, slots=True)

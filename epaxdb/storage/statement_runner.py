@@ -64,12 +64,13 @@ class StatementRunner:
         *,
         expected_failures: Collection[int] = (),
         chained: bool = False,
+        mode: Mode = Mode.REPLICATED,
     ) -> StatementRun:
         outcomes: list[StatementResult | TransactionError] = []
         chain: list[bytes] = []
         link = observation.INITIAL
         for index, (sql, params) in enumerate(statements):
-            outcome = self.run_one(sql, params, Mode.REPLICATED)
+            outcome = self.run_one(sql, params, mode)
             if isinstance(outcome, TransactionError):
                 outcome = TransactionError(outcome.code, outcome.message, index)
             outcomes.append(outcome)

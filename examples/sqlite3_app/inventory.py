@@ -10,7 +10,7 @@ and pass a replica URL (or several, comma-separated) instead of a file name:
 
     python3 examples/sqlite3_app/inventory.py http://127.0.0.1:4001
 
-tests/client/test_sqlite3_app.py does exactly that and compares the two outputs.
+tests/examples/test_sqlite3_app.py does exactly that and compares the two outputs.
 """
 
 from __future__ import annotations

@@ -6,8 +6,11 @@ from __future__ import annotations
 import datetime
 import decimal
 import enum
+import re
 import sqlite3
+from pathlib import Path
 
+import apsw
 import pytest
 
 import epaxdb.aio
@@ -15,10 +18,21 @@ import epaxdb.dbapi as db
 from epaxdb.client.codec import CODECS, decode_answer
 from epaxdb.client.types import adapt_params
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def test_module_globals() -> None:
     assert (db.apilevel, db.threadsafety, db.paramstyle) == ("2.0", 1, "qmark")
     assert (epaxdb.aio.apilevel, epaxdb.aio.paramstyle) == ("2.0", "qmark")
+
+
+def test_sqlite_version_is_the_oldest_the_servers_apsw_pin_allows() -> None:
+    pin = re.search(r'"apsw>=([0-9.]+),', (ROOT / "pyproject.toml").read_text())
+    assert pin is not None
+    assert db.sqlite_version_info[:2] == tuple(int(p) for p in pin.group(1).split("."))[:2]
+    running = tuple(int(part) for part in apsw.sqlite_lib_version().split("."))
+    assert db.sqlite_version_info <= running
+    assert db.sqlite_version == ".".join(map(str, db.sqlite_version_info))
 
 
 def test_exception_hierarchy_is_pep_249s() -> None:

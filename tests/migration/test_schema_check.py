@@ -101,9 +101,13 @@ def test_an_application_collation_is_refused(tmp_path: Path) -> None:
     assert ("database", SQLITE_ERROR) in refusals(report)
 
 
-def test_engine_table_names_are_reserved(tmp_path: Path) -> None:
-    report = report_of(make_db(tmp_path / "app.db", "CREATE TABLE _epaxdb_markers(x);"))
-    assert refusals(report) == {("table _epaxdb_markers", RESERVED_NAME)}
+def test_engine_table_and_index_names_are_reserved(tmp_path: Path) -> None:
+    script = "CREATE TABLE _epaxdb_markers(x); CREATE INDEX _epaxdb_applied_by_time ON t(x);"
+    report = report_of(make_db(tmp_path / "app.db", "CREATE TABLE t(x);" + script))
+    assert refusals(report) == {
+        ("table _epaxdb_markers", RESERVED_NAME),
+        ("index _epaxdb_applied_by_time", RESERVED_NAME),
+    }
 
 
 def test_the_largest_rowid_and_a_sequence_at_it_are_refused(tmp_path: Path) -> None:

@@ -67,6 +67,12 @@ def test_http_settings_come_from_the_token_file_and_the_body_limit(tmp_path: Pat
     assert defaults.server.auth_token is None and defaults.server.max_body_bytes == 16 << 20
 
 
+def test_result_retention_defaults_to_a_day_and_takes_seconds(tmp_path: Path) -> None:
+    base = ("--id", "0", "--peers", "0=h:1", "--http", "h:2", "--data", str(tmp_path))
+    assert config(*base).node.result_retention_s == 24 * 3600
+    assert config(*base, "--result-retention", "90.5").node.result_retention_s == 90.5
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -75,6 +81,8 @@ def test_http_settings_come_from_the_token_file_and_the_body_limit(tmp_path: Pat
         (["--peers", "0=h:1,1=h:2,2=h:3", "--http", "h:9", "--batch-size", "0"],
          "must be positive"),
         (["--peers", "0=h:1,2=h:2,3=h:3", "--http", "h:9"], "replica ids must be 0..n-1"),
+        (["--peers", "0=h:1", "--http", "h:9", "--result-retention", "0"], "result-retention"),
+        (["--peers", "0=h:1", "--http", "h:9", "--result-retention", "nan"], "result-retention"),
         (["--peers", "0=h:1,1=h:2,2=h:3"], "give --http"),
         (["--peers", "0=h:1,1=nowhere,2=h:3", "--http", "h:9"], "expected HOST:PORT"),
         (["--http", "h:9"], "give --peers or --cluster"),

@@ -23,6 +23,7 @@ def txn(
     request_id: str | None = None,
     marker: bytes | str | None = None,
     schema_version: int | None = None,
+    read_only: bool = False,
 ) -> TransactionSpec:
     n = next(_ids)
     return TransactionSpec(
@@ -32,6 +33,7 @@ def txn(
         seed=seed,
         executed_marker=marker if marker is not None else f"marker-{n}".encode(),
         schema_version=schema_version,
+        read_only=read_only,
     )
 
 
