@@ -63,9 +63,9 @@ def test_multipaxos_with_its_leader_killed_commits_nothing_until_it_is_back(
     assert result["killed_replica"] == 2 and result["surviving_replicas"] == [0, 1]
     killed, restarted = result["killed_at_s"], result["restarted_at_s"]
     assert 0.6 <= killed < restarted and result["serving_again_at_s"] >= restarted
-    # No leader, no commit: what the leader had in flight is recovered by the others
-    # soon after the kill, then the survivors' clients wait until it is back.
-    assert killed <= result["longest_gap_from_s"] < restarted < result["longest_gap_to_s"]
+    # No leader, no commit: at most what the leader had in flight is recovered by the
+    # others soon after the kill; then the survivors' clients wait until it is back.
+    assert result["longest_gap_from_s"] < restarted < result["longest_gap_to_s"]
     assert result["recovery_timeout_ms"] == 200.0
     # The killed replica's clients saw connection errors, not commits, while it was down.
     down = range(int(killed) + 1, int(restarted))
