@@ -45,6 +45,7 @@ from epaxdb.benchmarks.observe import ProgressLine
 from epaxdb.benchmarks.stats import latency_summary, per_second
 from epaxdb.config import ClusterConfig
 from epaxdb.runtime.local_cluster import LocalCluster
+from epaxdb.runtime.wan import WanProfile
 
 # Short enough that a client whose request was lost with the killed replica (Multi-Paxos:
 # forwarded to the dead leader) asks again soon; long enough for any commit here.
@@ -64,14 +65,14 @@ class AvailabilitySettings:
         leader = self.bench.ordering_leader
         return 0 if leader is None else leader
 
-    def validate(self) -> None:
+    def validate(self) -> WanProfile | None:
         bench = self.bench
         if bench.urls or bench.baseline is not None:
             raise BenchmarkError(
                 "the availability benchmark kills and restarts replicas it started itself: "
                 "no --url, no --baseline"
             )
-        bench.validate()
+        profile = bench.validate()
         if not 0 <= self.kill_at_s < bench.duration_s:
             raise BenchmarkError(
                 f"--kill-at must be inside the measured window [0, {bench.duration_s:g}) s"
@@ -83,15 +84,16 @@ class AvailabilitySettings:
                 f"--restart-at must be after --kill-at and before the window ends "
                 f"({bench.duration_s:g} s)"
             )
+        return profile
 
 
 def run_availability_benchmark(settings: AvailabilitySettings) -> dict[str, Any]:
-    settings.validate()
+    profile = settings.validate()
     bench = settings.bench
     with working_directory() as root, open_target(bench, root) as target:
         assert target.cluster is not None  # validate() refused --url
         setup_table(target.probe, bench.workload)
-        plan = load_plan(bench, None, target.probe)
+        plan = load_plan(bench, profile, target.probe)
         faults = FaultSchedule(target.cluster, settings, bench.warmup_s)
         counts = [0] * bench.load_procs
         progress = ProgressLine(
