@@ -20,6 +20,7 @@ from epaxdb.runtime.errors import (
     InvalidRequest,
     NotCaughtUp,
     OutcomeUnknown,
+    PreviewTimedOut,
     Unavailable,
 )
 from server.wire import BodyTooLarge, MalformedBody, respond
@@ -98,7 +99,8 @@ class PayloadTooLarge(ApiError):
 
 
 class ServiceUnavailable(ApiError):
-    """503: nothing was submitted (safe to retry, here or elsewhere)."""
+    """503: nothing was submitted (`unavailable`: safe to retry, here or elsewhere;
+    `preview_timeout`: the replica works but the preview was too slow)."""
 
     status = 503
 
@@ -128,6 +130,9 @@ def translate(error: Exception) -> ApiError | None:
         return BadRequest(error.code, error.message, statement=error.statement)
     if isinstance(error, InvalidRequest):
         return BadRequest(error.code, str(error), statement=error.statement)
+    if isinstance(error, PreviewTimedOut):
+        # Not `unavailable`: another replica would be as slow, so clients must not fail over.
+        return ServiceUnavailable("preview_timeout", str(error), retryable=True)
     if isinstance(error, Unavailable):
         return ServiceUnavailable("unavailable", str(error), retryable=True)
     if isinstance(error, OutcomeUnknown):

@@ -11,6 +11,9 @@ replica's state and rolled back (docs/transactions.md has the protocol).
         no context, the failure ended the whole transaction)
     409 {"error": {"code": "serialization_failure", "retryable": true, ...}}
         what the transaction read has changed, or it is too old: run it again
+    503 {"error": {"code": "preview_timeout", ...}}
+        the statements did not finish within timeout_ms (not `unavailable`: another
+        replica would be as slow)
     400, 401, 413, 503, 504 as for POST /v1/tx; a preview never changes anything.
 
 The commit is POST /v1/tx with "interactive": <the last context> (`transactions`).

@@ -12,9 +12,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from epaxdb.ids import InstanceId
+from epaxdb.tokens import After, BadToken, parse_token
 from server.errors import BadRequest
-from server.tokens import BadToken, decode_token
 from server.wire import decode_blob
 
 DEFAULT_TIMEOUT_MS = 10_000
@@ -33,7 +32,7 @@ class TransactionRequest:
     statements: list[tuple[str, Params]]
     request_id: str | None
     timeout_s: float
-    after: InstanceId | None
+    after: After | None
     # An interactive transaction's commit: the context of its last preview, passed
     # through untouched (the node checks it).
     interactive: dict[str, Any] | None
@@ -45,7 +44,7 @@ class QueryRequest:
     consistency: str
     request_id: str | None
     timeout_s: float
-    after: InstanceId | None
+    after: After | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +53,7 @@ class PreviewRequest:
     # The previous preview's context (opaque here; the node checks it), None at first.
     context: dict[str, Any] | None
     timeout_s: float
-    after: InstanceId | None
+    after: After | None
 
 
 _TRANSACTION_FIELDS = ("statements", "request_id", "timeout_ms", "after", "interactive")
@@ -187,13 +186,13 @@ def timeout_s(body: Mapping[str, Any]) -> float:
     return value / 1000
 
 
-def after(body: Mapping[str, Any], replica_count: int) -> InstanceId | None:
+def after(body: Mapping[str, Any], replica_count: int) -> After | None:
     value = body.get("after")
     if value is None:
         return None
     if not isinstance(value, str):
-        raise BadRequest("bad_token", '"after" must be a commit token (a string)')
+        raise BadRequest("bad_token", '"after" must be a commit token or a position (a string)')
     try:
-        return decode_token(value, replica_count)
+        return parse_token(value, replica_count)
     except BadToken as error:
         raise BadRequest("bad_token", f'"after": {error}') from None

@@ -12,8 +12,8 @@ from typing import Any
 
 from epaxdb.runtime.sql_machine import executed_at
 from epaxdb.storage import RowsResult, StatementResult, TransactionError, TransactionResult
+from epaxdb.tokens import instance_token
 from server.errors import ExecutionFailed
-from server.tokens import encode_token
 
 
 def statement_results(results: Iterable[StatementResult]) -> list[dict[str, Any]]:
@@ -37,7 +37,7 @@ def error_fields(error: TransactionError) -> dict[str, Any]:
 
 def committed_body(result: TransactionResult) -> dict[str, Any]:
     """The 200 body of an executed transaction; ExecutionFailed (409) if it failed."""
-    token = encode_token(executed_at(result))
+    token = instance_token(executed_at(result))
     if result.error is not None:
         raise execution_failed(result.error, request_id=result.request_id, commit_token=token)
     return {

@@ -8,11 +8,11 @@ from aiohttp import web
 
 from epaxdb.runtime.sql_machine import executed_at
 from epaxdb.storage import TransactionResult
+from epaxdb.tokens import instance_token
 from server.errors import BadRequest
 from server.keys import NODE
 from server.requests import MAX_REQUEST_ID_CHARS, parse_transaction
 from server.results import committed_body, error_fields, statement_results
-from server.tokens import encode_token
 from server.wire import read_body, respond
 
 
@@ -51,5 +51,5 @@ def outcome_body(request_id: str, result: TransactionResult | None) -> dict[str,
     else:
         body["outcome"] = "aborted"
         body["error"] = error_fields(result.error)
-    body["commit_token"] = encode_token(executed_at(result))
+    body["commit_token"] = instance_token(executed_at(result))
     return body

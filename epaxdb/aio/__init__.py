@@ -15,7 +15,6 @@ Errors, `Row`, the type constructors and adapters are those of `epaxdb.dbapi`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from epaxdb.aio.connection import Connection, Cursor
 from epaxdb.client.connection import (
@@ -37,6 +36,7 @@ from epaxdb.dbapi import (
     ProgrammingError,
     Row,
     SerializationFailure,
+    TransactionOutcome,
     Unavailable,
     Warning,
     apilevel,
@@ -53,7 +53,7 @@ async def connect(
     autocommit: bool | int = LEGACY_TRANSACTION_CONTROL,
     isolation_level: str | None = "",
     wire: str = DEFAULT_WIRE,
-    after: Any = None,
+    after: str | None = None,
 ) -> Connection:
     """An asyncio connection; the arguments are those of `epaxdb.dbapi.connect`."""
     return Connection(
@@ -85,6 +85,7 @@ __all__ = [
     "ProgrammingError",
     "Row",
     "SerializationFailure",
+    "TransactionOutcome",
     "Unavailable",
     "Warning",
     "apilevel",

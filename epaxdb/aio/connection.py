@@ -13,6 +13,7 @@ from epaxdb.aio.transport import AioHttpTransport
 from epaxdb.client.connection import ConnectionBase, ConnectOptions
 from epaxdb.client.cursor import CursorBase
 from epaxdb.client.errors import ProgrammingError
+from epaxdb.client.protocol import TransactionOutcome
 from epaxdb.client.session import Operation, Outcome, Params, T
 
 
@@ -57,6 +58,11 @@ class Connection(ConnectionBase):
         self._check_open()
         async with self._lock:
             self._session.rollback()
+
+    async def transaction_outcome(self, request_id: str, /) -> TransactionOutcome:
+        """What became of the transaction `request_id`; see the blocking client's."""
+        self._check_open()
+        return await self._run(self._session.transaction_outcome(request_id))
 
     async def close(self) -> None:
         """Close without committing: an open transaction is discarded."""

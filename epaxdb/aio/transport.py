@@ -39,14 +39,14 @@ class AioHttpTransport:
             return stop.value
 
     async def send(self, request: Request) -> Any:
-        payload = self._options.codec.encode(request.body)
+        payload = None if request.body is None else self._options.codec.encode(request.body)
         attempts = Attempts(self._options.endpoints, request)
         while True:
             endpoint, pause_s = attempts.next()
             if pause_s:
                 await asyncio.sleep(pause_s)
             try:
-                status, content_type, data = await self._exchange(endpoint, request.path, payload)
+                status, content_type, data = await self._exchange(endpoint, request, payload)
             except TransportFailure as failure:
                 attempts.failed(endpoint, failure)
                 continue
@@ -58,11 +58,11 @@ class AioHttpTransport:
         await self._session.close()
 
     async def _exchange(
-        self, endpoint: Endpoint, path: str, payload: bytes
+        self, endpoint: Endpoint, request: Request, payload: bytes | None
     ) -> tuple[int, str, bytes]:
-        url = f"{endpoint}{path}"
+        url = f"{endpoint}{request.path}"
         try:
-            async with self._session.post(url, data=payload) as response:
+            async with self._session.request(request.method, url, data=payload) as response:
                 return (
                     response.status,
                     response.headers.get("Content-Type", ""),

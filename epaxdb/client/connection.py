@@ -1,6 +1,7 @@
 """What the blocking and asyncio connections share: connect() arguments, the
 transaction-mode attributes (`autocommit`, `isolation_level`, `in_transaction`),
-`row_factory`, the commit token, and the PEP 249 exception classes as attributes.
+`row_factory`, the commit token, `transaction_outcome`'s request, and the PEP 249
+exception classes as attributes.
 
 Transaction modes, as Python 3.12's sqlite3 with `autocommit=False` (the default):
 a transaction begins with the first statement of any kind, reads included.
@@ -20,6 +21,7 @@ from epaxdb.client.codec import CODECS, JSON_TYPE, MSGPACK_TYPE, Codec
 from epaxdb.client.errors import InterfaceError, ProgrammingError
 from epaxdb.client.failover import Endpoints, parse_endpoints
 from epaxdb.client.session import Session
+from epaxdb.tokens import BadToken, Position, parse_token
 
 LEGACY_TRANSACTION_CONTROL = -1
 ISOLATION_LEVELS = ("", "DEFERRED", "IMMEDIATE", "EXCLUSIVE")
@@ -38,7 +40,7 @@ class ConnectOptions:
     timeout_s: float
     autocommit: bool
     isolation_level: str
-    after: Any
+    after: Position
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -58,7 +60,7 @@ def connect_options(
     autocommit: bool | int,
     isolation_level: str | None,
     wire: str,
-    after: Any,
+    after: str | None,
 ) -> ConnectOptions:
     """Validate what connect() was given; no I/O (connecting is lazy, per request)."""
     if not isinstance(timeout, (int, float)) or not 0 < timeout * 1000 <= MAX_TIMEOUT_MS:
@@ -83,8 +85,23 @@ def connect_options(
         float(timeout),
         resolved,
         level or "",
-        after,
+        _position(after),
     )
+
+
+def _position(after: str | None) -> Position:
+    """`after` as a position: a connection's `commit_token` (`epx2:...`) or the
+    `commit_token` of one answer (`epx1:...`), folded into a position."""
+    if after is None:
+        return Position()
+    try:
+        return Position().including(parse_token(after))
+    except (BadToken, TypeError):
+        raise ProgrammingError(
+            f"after={after!r:.80} is not a commit token (epx1:...) or a connection's "
+            "commit_token (epx2:...)",
+            code="bad_token",
+        ) from None
 
 
 def _check_isolation_level(value: str | None) -> str | None:
@@ -131,9 +148,10 @@ class ConnectionBase:
         return self._session.in_transaction
 
     @property
-    def commit_token(self) -> Any:
-        """The newest commit this connection saw: pass it as `connect(after=...)` to
-        make another connection's reads reflect it too."""
+    def commit_token(self) -> str | None:
+        """Everything this connection has seen executed, as a position token
+        (`epx2:...`; None before its first commit): pass it as `connect(after=...)` to
+        make another connection's reads reflect all of it too."""
         return self._session.commit_token
 
     @property

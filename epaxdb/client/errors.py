@@ -18,7 +18,8 @@ error codes onto it.
 `OutcomeUnknown` is deliberately not an `OperationalError`: apps written for sqlite3
 often retry `OperationalError` ("database is locked") blindly, and a blind retry of a
 transaction that may have committed could apply it twice. Its `request_id` is the
-handle to retry with (the server deduplicates by it) or to ask about.
+handle to ask about (`Connection.transaction_outcome`) or to retry with (the server
+deduplicates by it).
 """
 
 from __future__ import annotations
@@ -119,7 +120,9 @@ class Unavailable(OperationalError):
 
 class OutcomeUnknown(DatabaseError):
     """The transaction was submitted but its outcome was not confirmed in time: it may
-    or may not commit. Retry only with the same `request_id`, which never applies twice."""
+    or may not commit. `request_id` (always set) names it: ask what became of it with
+    `Connection.transaction_outcome(request_id)`; a retry with the same id never
+    applies it twice."""
 
 
 _NOT_REPLICABLE = (
@@ -154,6 +157,8 @@ ERROR_CLASSES: Mapping[str, type[Error]] = {
     "outcome_unknown": OutcomeUnknown,
     "unavailable": Unavailable,
     "not_ready": Unavailable,
+    # a preview too slow for the timeout: another replica would be as slow (no failover)
+    "preview_timeout": OperationalError,
     # an `after` this replica did not reach in time; nothing submitted, another may have
     "not_caught_up": Unavailable,
     "unauthorized": OperationalError,

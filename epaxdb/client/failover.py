@@ -120,9 +120,12 @@ class Attempts:
         if isinstance(error, Unavailable):
             self._failures[endpoint] = f"HTTP {status}: {error}"
             return None
-        if isinstance(error, OutcomeUnknown) and not self._request.may_apply:
-            # A read that timed out changed nothing: there is no outcome to be unsure of.
-            raise OperationalError(str(error), code=error.code, retryable=True) from error
+        if isinstance(error, OutcomeUnknown):
+            if not self._request.may_apply:
+                # A read that timed out changed nothing: there is no outcome to be unsure of.
+                raise OperationalError(str(error), code=error.code, retryable=True) from error
+            # A 504 without our body (a proxy's) names no request id: this one was sent.
+            error.request_id = error.request_id or self._request.request_id
         if status >= 500 and self._request.may_apply and not isinstance(error, OutcomeUnknown):
             # A server failing mid-request may have submitted the transaction.
             raise OutcomeUnknown(

@@ -6,15 +6,17 @@ answers into statement results (errors are mapped in `errors`).
     POST /v1/query       read-only statements, linearizable, after a commit token
     POST /v1/tx/preview  every statement of an open interactive transaction so far:
                          their results as the transaction sees them, and a `context`
+    GET  /v1/tx/{id}     what became of a transaction, as far as one replica knows
 """
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from epaxdb.client.errors import InterfaceError
+from epaxdb.client.errors import Error, InterfaceError, error_from_answer
 from epaxdb.client.types import SqlValue, WireParams
 
 TX_PATH = "/v1/tx"
@@ -34,13 +36,17 @@ class Statement:
 @dataclass(frozen=True, slots=True)
 class Request:
     path: str
-    body: Mapping[str, Any]
+    body: Mapping[str, Any] | None  # None: a GET
     # True for POST /v1/tx: once sent, a lost answer leaves the outcome unknown.
     may_apply: bool
 
     @property
+    def method(self) -> str:
+        return "GET" if self.body is None else "POST"
+
+    @property
     def request_id(self) -> str | None:
-        request_id = self.body.get("request_id")
+        request_id = None if self.body is None else self.body.get("request_id")
         return request_id if isinstance(request_id, str) else None
 
 
@@ -52,6 +58,23 @@ class StatementResult:
     rows: tuple[tuple[SqlValue, ...], ...]
     rows_affected: int
     last_insert_rowid: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionOutcome:
+    """What a replica knows of a transaction by its request id (`GET /v1/tx/{id}`).
+
+    `state` is "committed" (`results` holds its statement results), "aborted" (it
+    executed, failed deterministically and changed nothing: `error` is what commit
+    raised or would have raised) or "unknown": *this replica* has not executed it (yet);
+    it may still be in flight, or may never have been submitted. `commit_token` is the
+    instance it executed in (None while unknown)."""
+
+    request_id: str
+    state: Literal["committed", "aborted", "unknown"]
+    results: tuple[StatementResult, ...] = ()
+    error: Error | None = None
+    commit_token: str | None = None
 
 
 def tx_request(
@@ -91,6 +114,35 @@ def preview_request(
     if after is not None:
         body["after"] = after
     return Request(PREVIEW_PATH, body, may_apply=False)
+
+
+def outcome_request(request_id: str) -> Request:
+    if not isinstance(request_id, str) or not request_id:
+        raise InterfaceError("a request id is a non-empty string")
+    return Request(f"{TX_PATH}/{urllib.parse.quote(request_id, safe='')}", None, may_apply=False)
+
+
+def transaction_outcome(answer: Any) -> TransactionOutcome:
+    """The outcome a 200 answer of `GET /v1/tx/{id}` reports."""
+    request_id = answer.get("request_id") if isinstance(answer, Mapping) else None
+    state = answer.get("outcome") if isinstance(answer, Mapping) else None
+    if not isinstance(request_id, str) or state not in ("committed", "aborted", "unknown"):
+        raise InterfaceError(f"malformed answer: not a transaction outcome: {answer!r:.200}")
+    if state == "unknown":
+        return TransactionOutcome(request_id, "unknown")
+    token = answer.get("commit_token")
+    if not isinstance(token, str):
+        raise InterfaceError("malformed answer: an executed transaction without a commit token")
+    if state == "committed":
+        raw = answer.get("results")
+        if not isinstance(raw, list):
+            raise InterfaceError("malformed answer: a committed transaction without results")
+        return TransactionOutcome(
+            request_id, "committed", tuple(map(_result, raw)), commit_token=token
+        )
+    # The stored failure, raised as a 409 answer carrying it would be.
+    error = error_from_answer(409, {"error": answer.get("error"), "request_id": request_id})
+    return TransactionOutcome(request_id, "aborted", error=error, commit_token=token)
 
 
 def results(answer: Any, expected: int) -> list[StatementResult]:

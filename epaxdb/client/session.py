@@ -25,8 +25,12 @@ Theory of operation:
    place in the global order, else `SerializationFailure`. The transaction is over
    whatever the answer, except `Unavailable` (nothing was submitted: commit again, or
    roll back). `rollback()` forgets the statements: nothing is held on any server.
-4. Every commit returns a token; the connection keeps the newest and sends it as
-   `after`, so its reads, on whichever replica, see its own writes.
+4. Every answer that executed somewhere (a commit, a failed commit, a linearizable
+   query, an outcome looked up) names its instance in a commit token `epx1:o:s`. The
+   connection folds them into one *position* (the highest slot per replica,
+   `epaxdb.tokens`) and sends it as `after` with its queries and previews: the replica
+   serving them first executes everything up to it, so the connection's reads, on
+   whichever replica, see all its writes and everything it read before.
 """
 
 from __future__ import annotations
@@ -39,12 +43,14 @@ from typing import Any, TypeVar
 from epaxdb.client import protocol, sqltext
 from epaxdb.client.errors import (
     Error,
+    InterfaceError,
     OperationalError,
     SerializationFailure,
     Unavailable,
 )
-from epaxdb.client.protocol import Request, Statement, StatementResult
+from epaxdb.client.protocol import Request, Statement, StatementResult, TransactionOutcome
 from epaxdb.client.types import adapt_params
+from epaxdb.tokens import BadToken, Position, parse_token, position_token
 
 T = TypeVar("T")
 Operation = Generator[Request, Any, T]
@@ -93,10 +99,11 @@ def new_request_id() -> str:
 
 
 class Session:
-    def __init__(self, *, autocommit: bool, timeout_ms: int, after: Any = None) -> None:
+    def __init__(self, *, autocommit: bool, timeout_ms: int, after: Position | None = None) -> None:
         self.autocommit = autocommit
         self.timeout_ms = timeout_ms
-        self.commit_token: Any = after
+        # Everything this connection has seen executed (see the module docstring).
+        self.position = after or Position()
         # SQLite's last_insert_rowid() as this connection sees it (kept across
         # statements that insert nothing, as a SQLite connection keeps it).
         self.last_insert_rowid = 0
@@ -105,6 +112,11 @@ class Session:
     @property
     def in_transaction(self) -> bool:
         return self._transaction is not None
+
+    @property
+    def commit_token(self) -> str | None:
+        """The connection's position as a token (`epx2:...`), None before any commit."""
+        return position_token(self.position) if self.position else None
 
     # ------------------------------------------------------------------ operations
 
@@ -163,15 +175,20 @@ class Session:
         # submitted: committing again after an unknown outcome could apply it twice.
         self._transaction = None
         try:
-            answer = yield request
+            answer = yield from self._send(request)
         except Unavailable:
             self._transaction = transaction
             raise
         self._results(answer, len(transaction.statements))
-        self._committed(answer)
 
     def rollback(self) -> None:
         self._transaction = None
+
+    def transaction_outcome(self, request_id: str) -> Operation[TransactionOutcome]:
+        """What the replica the connection talks to knows of `request_id` (e.g. the
+        `request_id` of an `OutcomeUnknown`)."""
+        answer = yield from self._send(protocol.outcome_request(request_id))
+        return protocol.transaction_outcome(answer)
 
     # ------------------------------------------------------------------ internals
 
@@ -196,8 +213,10 @@ class Session:
     def _run(self, statements: list[Statement], *, query: bool) -> Operation[list[StatementResult]]:
         if self._transaction is None and self.autocommit:
             if query:
-                answer = yield protocol.query_request(
-                    statements, after=self.commit_token, timeout_ms=self.timeout_ms
+                answer = yield from self._send(
+                    protocol.query_request(
+                        statements, after=self.commit_token, timeout_ms=self.timeout_ms
+                    )
                 )
                 return self._results(answer, len(statements))
             return (yield from self._autocommit(statements))
@@ -210,15 +229,13 @@ class Session:
                 statements, request_id=new_request_id(), timeout_ms=self.timeout_ms
             )
             try:
-                answer = yield request
+                answer = yield from self._send(request)
             except SerializationFailure as error:
                 if not error.retryable or attempt >= RETRYABLE_ATTEMPTS:
                     raise
                 attempt += 1
                 continue
-            results = self._results(answer, len(statements))
-            self._committed(answer)
-            return results
+            return self._results(answer, len(statements))
 
     def _preview(self, statements: list[Statement]) -> Operation[list[StatementResult]]:
         transaction = self._transaction or _Transaction(explicit=False)
@@ -270,7 +287,22 @@ class Session:
                 self.last_insert_rowid = result.last_insert_rowid
         return results
 
-    def _committed(self, answer: Any) -> None:
-        token = answer.get("commit_token")
-        if token is not None:
-            self.commit_token = token
+    def _send(self, request: Request) -> Operation[Any]:
+        """Yield `request`; fold the commit token of its answer, or of the error
+        answered (a transaction that executed and failed was ordered too)."""
+        try:
+            answer = yield request
+        except Error as error:
+            self._fold(error.answer)
+            raise
+        self._fold(answer)
+        return answer
+
+    def _fold(self, answer: Any) -> None:
+        token = answer.get("commit_token") if isinstance(answer, Mapping) else None
+        if token is None:
+            return
+        try:
+            self.position = self.position.including(parse_token(token))
+        except (BadToken, TypeError) as error:
+            raise InterfaceError(f"malformed answer: commit token {token!r:.80}") from error

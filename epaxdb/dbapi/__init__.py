@@ -15,7 +15,6 @@ and nothing is applied. See docs/client.md.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from epaxdb.client.connection import (
     DEFAULT_TIMEOUT_S,
@@ -38,6 +37,7 @@ from epaxdb.client.errors import (
     Unavailable,
     Warning,
 )
+from epaxdb.client.protocol import TransactionOutcome
 from epaxdb.client.row import Row
 from epaxdb.client.types import (
     BINARY,
@@ -76,7 +76,7 @@ def connect(
     autocommit: bool | int = LEGACY_TRANSACTION_CONTROL,
     isolation_level: str | None = "",
     wire: str = DEFAULT_WIRE,
-    after: Any = None,
+    after: str | None = None,
     factory: type[Connection] = Connection,
     check_same_thread: bool = True,
 ) -> Connection:
@@ -86,8 +86,9 @@ def connect(
     connection fails over between them. `timeout`: seconds a transaction may take
     before its outcome is reported unknown. `token`: a bearer token. `autocommit`,
     `isolation_level`: as in Python 3.12's sqlite3 (the default begins a transaction
-    with the first statement). `wire`: "json" or "msgpack". `after`: a commit token
-    from another connection, which this one's reads will reflect. `check_same_thread`
+    with the first statement). `wire`: "json" or "msgpack". `after`: another
+    connection's `commit_token` (or the `commit_token` of one HTTP answer): this
+    one's reads will reflect everything it covers. `check_same_thread`
     is accepted for sqlite3 compatibility; a connection must not be shared between
     threads either way (threadsafety 1).
     """
@@ -132,6 +133,7 @@ __all__ = [
     "TimeFromTicks",
     "Timestamp",
     "TimestampFromTicks",
+    "TransactionOutcome",
     "Unavailable",
     "Warning",
     "adapters",

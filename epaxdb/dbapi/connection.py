@@ -8,6 +8,7 @@ from typing import Any, Self
 
 from epaxdb.client.connection import ConnectionBase, ConnectOptions
 from epaxdb.client.cursor import CursorBase
+from epaxdb.client.protocol import TransactionOutcome
 from epaxdb.client.session import Operation, Params, T
 from epaxdb.dbapi.transport import HttpTransport
 
@@ -51,6 +52,12 @@ class Connection(ConnectionBase):
     def rollback(self) -> None:
         self._check_open()
         self._session.rollback()
+
+    def transaction_outcome(self, request_id: str, /) -> TransactionOutcome:
+        """What became of the transaction `request_id` (an `OutcomeUnknown`'s), as
+        far as the replica this connection talks to knows (docs/client.md)."""
+        self._check_open()
+        return self._run(self._session.transaction_outcome(request_id))
 
     def close(self) -> None:
         """Close without committing: an open transaction is discarded, as in sqlite3."""

@@ -27,14 +27,14 @@ class HttpTransport:
         return drive(operation, self.send)
 
     def send(self, request: Request) -> Any:
-        payload = self._options.codec.encode(request.body)
+        payload = None if request.body is None else self._options.codec.encode(request.body)
         attempts = Attempts(self._options.endpoints, request)
         while True:
             endpoint, pause_s = attempts.next()
             if pause_s:
                 time.sleep(pause_s)
             try:
-                status, content_type, data = self._exchange(endpoint, request.path, payload)
+                status, content_type, data = self._exchange(endpoint, request, payload)
             except TransportFailure as failure:
                 attempts.failed(endpoint, failure)
                 continue
@@ -47,11 +47,13 @@ class HttpTransport:
             connection.close()
         self._connections.clear()
 
-    def _exchange(self, endpoint: Endpoint, path: str, payload: bytes) -> tuple[int, str, bytes]:
+    def _exchange(
+        self, endpoint: Endpoint, request: Request, payload: bytes | None
+    ) -> tuple[int, str, bytes]:
         connection = self._connections.get(endpoint)
         if connection is not None:
             try:
-                return self._post(connection, endpoint, path, payload)
+                return self._send_on(connection, endpoint, request, payload)
             except _STALE:
                 # The server closed this kept-alive connection while it was idle:
                 # send once more on a fresh one (every request is safe to resend).
@@ -67,15 +69,21 @@ class HttpTransport:
             raise TransportFailure(error, sent=False) from error
         self._connections[endpoint] = connection
         try:
-            return self._post(connection, endpoint, path, payload)
+            return self._send_on(connection, endpoint, request, payload)
         except (OSError, http.client.HTTPException) as error:
             self._connections.pop(endpoint).close()
             raise TransportFailure(error, sent=True) from error
 
-    def _post(
-        self, connection: http.client.HTTPConnection, endpoint: Endpoint, path: str, payload: bytes
+    def _send_on(
+        self,
+        connection: http.client.HTTPConnection,
+        endpoint: Endpoint,
+        request: Request,
+        payload: bytes | None,
     ) -> tuple[int, str, bytes]:
-        connection.request("POST", endpoint.base_path + path, payload, self._headers)
+        connection.request(
+            request.method, endpoint.base_path + request.path, payload, self._headers
+        )
         response = connection.getresponse()
         data = response.read()
         if response.will_close:

@@ -4,13 +4,15 @@ The split follows what a caller can do about each one: `Unavailable` means the
 transaction never entered the protocol (safe to retry anywhere); `OutcomeUnknown`
 means it did and may still commit (retry with the same request id, which execution
 deduplicates); `NotCaughtUp` means a request waited in vain for this replica to
-execute an earlier commit (nothing submitted); `DataDirectoryInUse` and `IdentityMismatch` stop a replica at startup.
+execute an earlier commit (nothing submitted); `PreviewTimedOut` means a preview's
+statements ran out of time (nothing to retry elsewhere: they would be as slow
+there); `DataDirectoryInUse` and `IdentityMismatch` stop a replica at startup.
 """
 
 from __future__ import annotations
 
 from epaxdb.errors import ConfigError, EpaxdbError
-from epaxdb.ids import InstanceId
+from epaxdb.tokens import After
 
 
 class Unavailable(EpaxdbError):
@@ -18,8 +20,10 @@ class Unavailable(EpaxdbError):
     failure). Nothing was submitted."""
 
 
-class PreviewTimedOut(Unavailable):
-    """A preview (which commits nothing) did not finish in time; retrying is safe."""
+class PreviewTimedOut(EpaxdbError):
+    """A preview (which commits nothing) did not finish in time. Unlike `Unavailable`,
+    the replica works: the statements are slow, so sending them elsewhere would not
+    help; a longer timeout or a smaller transaction may."""
 
 
 class OutcomeUnknown(EpaxdbError):
@@ -57,12 +61,12 @@ class NotReadOnly(InvalidRequest):
 
 
 class NotCaughtUp(EpaxdbError):
-    """The replica did not execute the instance a request asked to wait for (`after`)
-    in time. Nothing was submitted: retrying, here or elsewhere, is safe."""
+    """The replica did not reach the instance or position a request asked to wait for
+    (`after`) in time. Nothing was submitted: retrying, here or elsewhere, is safe."""
 
-    def __init__(self, instance_id: InstanceId, message: str) -> None:
+    def __init__(self, after: After, message: str) -> None:
         super().__init__(message)
-        self.instance_id = instance_id
+        self.after = after
 
 
 class SchemaMayBeStale(EpaxdbError):

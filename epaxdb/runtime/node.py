@@ -22,14 +22,19 @@ derive the floor), and so does a `FloorRecord` before it is written (a restarted
 replica treats every slot at or below its durable floor as executed). Every other
 message leaves as soon as its records are durable.
 
-Catching up (`wait_executed`, the `after` of a request): a client may ask this
-replica to reflect an instance before serving it, e.g. one that committed on another
-replica (read-your-writes). An instance is reflected once the core executed it and
-the state machine applied it: instances handed to the machine thread are "in flight"
-from `take_ready` until their batch is applied, and the rest is told by the core's
-executed prefix, the GC floor and the set of applied instances above them. Waiters
-share one future per instance, resolved when an applied batch (or the core's prefix)
-covers it; nothing polls.
+Catching up (the `after` of a request): a client may ask this replica to reflect an
+instance (`wait_executed`) or a position (`wait_position`) before serving it, e.g.
+commits made on another replica (read-your-writes). An instance is reflected once the
+core executed it and the state machine applied it: instances handed to the machine
+thread are "in flight" from `take_ready` until their batch is applied, and the rest is
+told by the core's executed prefix, the GC floor and the set of applied instances
+above them. A position is reached when the *reflected prefix* reaches it: the core's
+executed prefix when nothing is in flight, else the core's prefix as it was when the
+last applied batch was taken (batches apply in order, so everything the core had
+executed by then is applied or had nothing to apply). Waiters share one future per
+instance or position, resolved when an applied batch (or the core's prefix) reaches
+it; awaited positions are filed by the owner they wait on (`AwaitedPositions`), so
+an advance looks only at those it may release. Nothing polls.
 
 Failure: any error from the log, the state machine or the core stops the node. It
 sends nothing more, answers pending clients `OutcomeUnknown`, logs one
@@ -71,6 +76,7 @@ from epaxdb.ids import InstanceId, ReplicaId
 from epaxdb.messages import PROTOCOL_VERSION, Gossip, Message
 from epaxdb.records import DurableRecord, Execution, FloorRecord, Outgoing
 from epaxdb.replica import Replica
+from epaxdb.runtime.awaited_positions import AwaitedPositions
 from epaxdb.runtime.datadir import DataDirectory, Identity
 from epaxdb.runtime.errors import (
     InvalidRequest,
@@ -86,6 +92,7 @@ from epaxdb.runtime.log import InstanceLog, open_log
 from epaxdb.runtime.machine import InteractiveCommit, StateMachine
 from epaxdb.runtime.peer_latency import PeerLatency
 from epaxdb.runtime.transport import Address, Transport
+from epaxdb.tokens import After, Position
 
 logger = logging.getLogger("epaxdb.node")
 
@@ -130,7 +137,7 @@ class NodeSettings:
 @dataclass(slots=True)
 class _Waiting:
     """Clients waiting for one thing: the result of a request id proposed here, or
-    the execution of one instance here."""
+    the execution of one instance, or of every instance up to a position, here."""
 
     future: asyncio.Future[Any]
     waiters: int = 0
@@ -208,6 +215,9 @@ class Node:
         self._applied = ExecutedSet(config.replica_count, machine.executed_instances())
         self._in_flight: set[InstanceId] = set()
         self._catch_up: dict[InstanceId, _Waiting] = {}
+        self._positions: dict[Position, _Waiting] = {}
+        self._awaited = AwaitedPositions(config.replica_count)
+        self._applied_prefix = replica.executed_prefix
         self._wake = asyncio.Event()
         self._stopping = False  # no new iteration, no new client
         self._closing = False  # stop() has begun
@@ -317,7 +327,7 @@ class Node:
         timeout_s: float = 10.0,
         *,
         read_only: bool = False,
-        after: InstanceId | None = None,
+        after: After | None = None,
         interactive: Any = None,
     ) -> Any:
         """Replicate `request` and return its result on this replica. With
@@ -326,16 +336,15 @@ class Node:
 
         `read_only` makes the machine refuse a request that could change the state (a
         query ordered like a transaction). `after`: first wait until this replica
-        executed that instance (`wait_executed`), then analyse and submit; the wait
-        counts against `timeout_s`.
+        executed that instance or reached that position (`wait_executed`,
+        `wait_position`), then analyse and submit; the wait counts against `timeout_s`.
 
         Raises the machine's refusal (nothing submitted), `Unavailable` (nothing
         submitted), `NotCaughtUp` (nothing submitted) or `OutcomeUnknown` (submitted,
         no result in time)."""
         self._check_accepting()
         deadline = self._loop.time() + timeout_s
-        if after is not None:
-            await self.wait_executed(after, timeout_s)
+        await self._catch_up_to(after, timeout_s)
         request_id = request_id or uuid.uuid4().hex
         if interactive is not None:
             request = InteractiveCommit(request, interactive)
@@ -353,19 +362,18 @@ class Node:
         request: Any,
         context: Any,
         *,
-        after: InstanceId | None = None,
+        after: After | None = None,
         timeout_s: float = 10.0,
     ) -> Any:
         """Run an interactive transaction's statements on this replica's state without
         committing anything (the machine's `preview`; docs/transactions.md). `after`:
-        first wait until this replica executed that instance (`wait_executed`).
+        first wait until this replica reached it, as `submit` does.
 
-        Raises the machine's refusal, `NotCaughtUp` or `Unavailable` (`PreviewTimedOut`
-        when the statements did not finish in time)."""
+        Raises the machine's refusal, `NotCaughtUp`, `Unavailable`, or `PreviewTimedOut`
+        when the statements did not finish in time."""
         self._check_serving()
         deadline = self._loop.time() + timeout_s
-        if after is not None:
-            await self.wait_executed(after, timeout_s)
+        await self._catch_up_to(after, timeout_s)
         prepared = await self._with_fresh_schema(
             lambda: self._machine.prepare_preview(request, context), self._left(deadline)
         )
@@ -384,14 +392,13 @@ class Node:
             raise PreviewTimedOut(f"the preview did not finish within {timeout_s:g} s") from None
 
     async def read_local(
-        self, request: Any, *, after: InstanceId | None = None, timeout_s: float = 10.0
+        self, request: Any, *, after: After | None = None, timeout_s: float = 10.0
     ) -> Any:
         """Answer a read from this replica's current state, replicating nothing (after
         waiting for `after`, bounded by `timeout_s`). Raises the machine's refusal,
         `Unavailable` or `NotCaughtUp`."""
         self._check_serving()
-        if after is not None:
-            await self.wait_executed(after, timeout_s)
+        await self._catch_up_to(after, timeout_s)
         try:
             prepared = self._machine.prepare_read(request)
         except SchemaMayBeStale as stale:
@@ -404,6 +411,47 @@ class Node:
         """The stored result of the request id if this replica executed it, else None."""
         self._check_serving()
         return await self._on(self._machine_thread, self._machine.lookup, request_id)
+
+    async def _catch_up_to(self, after: After | None, timeout_s: float) -> None:
+        if isinstance(after, Position):
+            await self.wait_position(after, timeout_s)
+        elif after is not None:
+            await self.wait_executed(after, timeout_s)
+
+    async def wait_position(self, position: Position, timeout_s: float) -> None:
+        """Return once this replica's state reflects every instance of every owner up
+        to the position's slot for that owner (applied here, or at or below the GC
+        floor); `NotCaughtUp` if it does not within `timeout_s`. One slow instance of
+        an owner holds the wait back, even if the client never saw it."""
+        if len(position.slots) > self.config.replica_count:
+            raise InvalidRequest(f"position {position} names replicas this cluster lacks")
+        self._check_serving()
+        if position not in self._positions:
+            if not self._awaited.add(position, self._reflected_prefix()):
+                return
+            self._positions[position] = _Waiting(self._loop.create_future())
+        try:
+            await self._await_shared(
+                self._positions, position, timeout_s, on_forget=self._awaited.remove
+            )
+        except TimeoutError:
+            prefix = self._reflected_prefix()
+            behind = position.first_behind(prefix)
+            lag = (
+                "" if behind is None else f"; replica {behind}'s instances are executed here "
+                f"up to slot {prefix[behind]}, not {position.slot(behind)}"
+            )  # fmt: skip
+            raise NotCaughtUp(
+                position,
+                f"this replica has not executed everything up to position {position} within "
+                f"{timeout_s:g} s{lag} (it may lag, an instance may be slow to commit, or the "
+                "position may not exist yet); nothing was submitted",
+            ) from None
+
+    def _reflected_prefix(self) -> tuple[int, ...]:
+        """Per owner, the slot up to which this replica's state reflects every instance
+        (see the module docstring)."""
+        return self._applied_prefix if self._in_flight else self._replica.executed_prefix
 
     async def wait_executed(self, instance_id: InstanceId, timeout_s: float) -> None:
         """Return once this replica's state reflects `instance_id` (executed here, or
@@ -439,6 +487,11 @@ class Node:
         for instance_id, waiting in list(self._catch_up.items()):
             if self._reflects(instance_id):
                 del self._catch_up[instance_id]
+                if not waiting.future.done():
+                    waiting.future.set_result(None)
+        if self._positions:
+            for position in self._awaited.release(self._reflected_prefix()):
+                waiting = self._positions.pop(position)
                 if not waiting.future.done():
                     waiting.future.set_result(None)
 
@@ -496,9 +549,15 @@ class Node:
             ) from None
 
     @staticmethod
-    async def _await_shared(table: dict[K, _Waiting], key: K, timeout_s: float) -> Any:
+    async def _await_shared(
+        table: dict[K, _Waiting],
+        key: K,
+        timeout_s: float,
+        *,
+        on_forget: Callable[[K], None] | None = None,
+    ) -> Any:
         """Wait at most `timeout_s` for the shared future of `key` in `table` (TimeoutError
-        otherwise); the last waiter to leave removes the entry."""
+        otherwise); the last waiter to leave removes the entry (and calls `on_forget`)."""
         waiting = table[key]
         waiting.waiters += 1
         try:
@@ -508,6 +567,8 @@ class Node:
             waiting.waiters -= 1
             if waiting.waiters == 0 and table.get(key) is waiting:
                 del table[key]
+                if on_forget is not None:
+                    on_forget(key)
 
     def readiness(self) -> Readiness:
         majority = self.config.replica_count // 2 + 1
@@ -540,7 +601,7 @@ class Node:
             "log_bytes": self._log.size_bytes,
             "log_syncs": self._log.stats.syncs,
             "pending": len(self._pending),
-            "catching_up": len(self._catch_up),
+            "catching_up": len(self._catch_up) + len(self._positions),
             "messages_dropped_malformed": self.transport.messages_dropped_malformed,
             **asdict(self.counters),
         }
@@ -647,8 +708,9 @@ class Node:
                             latency.on_sent(self._loop.time(), ready.messages)
                         self._send(ready.messages, applying)
                     if ready.executions:
-                        applying = self._apply_later(ready.executions)
-                if self._catch_up:  # the core's prefix may cover instances without a batch
+                        applying = self._apply_later(ready.executions, replica.executed_prefix)
+                if self._catch_up or self._positions:
+                    # The core's prefix may cover instances without a batch.
                     self._release_caught_up()
                 self._maybe_forget()
             if applying is not None:
@@ -697,9 +759,13 @@ class Node:
                       bytes_after=self._log.size_bytes,
                       live_instances=self._log.live_instances)  # fmt: skip
 
-    def _apply_later(self, executions: list[Execution]) -> asyncio.Future[Any]:
+    def _apply_later(
+        self, executions: list[Execution], prefix: tuple[int, ...]
+    ) -> asyncio.Future[Any]:
+        """Apply on the machine thread; `prefix` is the core's executed prefix as these
+        executions were taken, which the state reflects once they are applied."""
         future = self._loop.run_in_executor(self._machine_thread, self._apply, executions)
-        future.add_done_callback(partial(self._on_applied, executions))
+        future.add_done_callback(partial(self._on_applied, executions, prefix))
         return future
 
     def _apply(self, executions: list[Execution]) -> list[tuple[str, Any]]:
@@ -712,7 +778,10 @@ class Node:
         return answered
 
     def _on_applied(
-        self, executions: list[Execution], future: asyncio.Future[list[tuple[str, Any]]]
+        self,
+        executions: list[Execution],
+        prefix: tuple[int, ...],
+        future: asyncio.Future[list[tuple[str, Any]]],
     ) -> None:
         if future.cancelled():
             return
@@ -723,9 +792,11 @@ class Node:
         for execution in executions:
             self._in_flight.discard(execution.instance_id)
             self._applied.add(execution.instance_id)
+        # Batches apply in order: max() only guards the invariant that it never moves back.
+        self._applied_prefix = tuple(map(max, self._applied_prefix, prefix))
         for owner, slot in enumerate(self._replica.executed_prefix):
             self._applied.advance_prefix(owner, slot)  # keeps the set small
-        if self._catch_up:
+        if self._catch_up or self._positions:
             self._release_caught_up()
         answered = future.result()
         self.counters.apply_batches += 1
@@ -782,11 +853,13 @@ class Node:
                 waiting.future.set_exception(OutcomeUnknown(request_id, reason))
                 waiting.future.exception()  # retrieved: no "never retrieved" warning
         self._pending.clear()
-        for waiting in self._catch_up.values():
+        for waiting in (*self._catch_up.values(), *self._positions.values()):
             if not waiting.future.done():
                 waiting.future.set_exception(Unavailable(reason))
                 waiting.future.exception()
         self._catch_up.clear()
+        self._positions.clear()
+        self._awaited.clear()
 
 
 def _has_floor(records: list[DurableRecord]) -> bool:

@@ -52,7 +52,7 @@ handler aborts statements that run past the caller's deadline (`PreviewInterrupt
 Any other SQLite failure (I/O error, disk full, busy, out of memory, corruption) is not
 a property of the transaction: it is raised as `SqliteFailure`, nothing of the batch is
 recorded, and the database refuses all further calls (`DatabaseStopped`); the replica
-restarts from what is durable.
+restarts from what is durable. Any other exception escaping a batch stops it too.
 """
 
 from __future__ import annotations

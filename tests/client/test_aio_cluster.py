@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.request
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -60,5 +62,29 @@ def test_async_with_commits_and_conflicts_raise_serialization_failure(urls: list
         assert await cur.fetchall() == [(1,)]
         for conn in (setup, first, second):
             await conn.close()
+
+    run(scenario)
+
+
+def test_transaction_outcome_looks_a_request_id_up_and_folds_its_commit(
+    urls: list[str],
+) -> None:
+    request_id = "order 7/ä?"  # travels percent-encoded in the path
+    body = {"statements": [{"sql": "CREATE TABLE aio_outcome(x)"}], "request_id": request_id}
+    posted = urllib.request.urlopen(
+        urllib.request.Request(f"{urls[1]}/v1/tx", json.dumps(body).encode()), timeout=30
+    )
+    token = json.loads(posted.read())["commit_token"]
+
+    async def scenario() -> None:
+        conn = await epaxdb.aio.connect(urls[1], autocommit=True)
+        outcome = await conn.transaction_outcome(request_id)
+        assert (outcome.request_id, outcome.state, outcome.commit_token) == (
+            request_id, "committed", token,
+        )  # fmt: skip
+        assert conn.commit_token == "epx2:" + token.removeprefix("epx1:")
+        unknown = await conn.transaction_outcome("never-submitted")
+        assert unknown == epaxdb.aio.TransactionOutcome("never-submitted", "unknown")
+        await conn.close()
 
     run(scenario)

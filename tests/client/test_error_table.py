@@ -35,6 +35,7 @@ def test_sql_and_parameter_mistakes_are_programming_errors() -> None:
         ("nondeterministic_limit", 400, errors.NotSupportedError),
         ("outcome_unknown", 504, errors.OutcomeUnknown),
         ("unavailable", 503, errors.Unavailable),
+        ("preview_timeout", 503, errors.OperationalError),
         ("unauthorized", 401, errors.OperationalError),
         ("body_too_large", 413, errors.DataError),
         ("not_caught_up", 504, errors.Unavailable),

@@ -24,7 +24,7 @@ from epaxdb.runtime.local_cluster import free_port
 pytestmark = pytest.mark.timeout(60)
 
 Handler = Callable[[str, dict[str, Any]], tuple[int, dict[str, Any]]]
-OK = {"results": [{"rows_affected": 1, "last_insert_rowid": 1}], "commit_token": "t"}
+OK = {"results": [{"rows_affected": 1, "last_insert_rowid": 1}], "commit_token": "epx1:0:1"}
 
 
 @contextmanager
@@ -217,4 +217,32 @@ def test_a_query_that_timed_out_is_operational_not_an_unknown_outcome() -> None:
         assert not isinstance(raised.value, db.OutcomeUnknown)
         with pytest.raises(db.OutcomeUnknown):
             connection.execute("INSERT INTO t VALUES (1)")
+        connection.close()
+
+
+def test_a_preview_that_timed_out_is_operational_and_not_sent_to_another_replica() -> None:
+    def slow(_path: str, _body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        error = {"code": "preview_timeout", "message": "the preview did not finish within 0.1 s",
+                 "retryable": True}  # fmt: skip
+        return 503, {"error": error}
+
+    with scripted_replica(slow) as (first, tried), scripted_replica(succeed) as (second, other):
+        connection = db.connect([first, second])  # a transaction: every statement is previewed
+        with pytest.raises(db.OperationalError) as raised:
+            connection.execute("SELECT 1")
+        assert raised.value.code == "preview_timeout"
+        assert not isinstance(raised.value, db.Unavailable)
+        assert len(tried) == 1 and other == []
+        connection.close()
+
+
+def test_a_bare_504_after_a_transaction_was_sent_names_its_request_id() -> None:
+    def proxy(_path: str, _body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return 504, {"message": "upstream timed out"}  # a proxy's body, not epaxdb's
+
+    with scripted_replica(proxy) as (url, received):
+        connection = db.connect(url, autocommit=True)
+        with pytest.raises(db.OutcomeUnknown) as raised:
+            connection.execute("INSERT INTO t VALUES (1)")
+        assert raised.value.request_id == received[0]["request_id"]
         connection.close()

@@ -7,13 +7,14 @@ import pytest
 
 from epaxdb.client.errors import (
     IntegrityError,
+    InterfaceError,
     OperationalError,
     OutcomeUnknown,
     ProgrammingError,
     SerializationFailure,
     Unavailable,
 )
-from epaxdb.client.protocol import PREVIEW_PATH, QUERY_PATH, TX_PATH
+from epaxdb.client.protocol import PREVIEW_PATH, QUERY_PATH, TX_PATH, TransactionOutcome
 from epaxdb.client.session import Session, drive
 from tests.client.fake_server import FakeServer
 
@@ -33,7 +34,7 @@ def test_autocommit_write_is_its_own_transaction_with_a_fresh_request_id() -> No
     assert len(set(ids)) == 2 and all(ids)
     assert "interactive" not in server.requests[0].body
     assert first.rowcount == 1 and first.lastrowid == 100
-    assert s.commit_token == "token-2"
+    assert s.commit_token == "epx2:0:2"
     assert not s.in_transaction
 
 
@@ -48,7 +49,7 @@ def test_autocommit_query_is_linearizable_and_after_the_last_commit() -> None:
         "consistency": "linearizable",
         "timeout_ms": 5000,
     }
-    assert server.requests[2].body["after"] == "token-1"
+    assert server.requests[2].body["after"] == "epx2:0:2"  # the first query's slot too
     assert outcome.columns == ("position",) and outcome.rowcount == -1
 
 
@@ -71,7 +72,7 @@ def test_a_transaction_begins_with_a_read_and_previews_every_statement_so_far() 
     assert commit.path == TX_PATH
     assert commit.body["interactive"] == {"previewed": 2}
     assert server.sqls() == server.sqls(1)
-    assert not s.in_transaction and s.commit_token == "token-1"
+    assert not s.in_transaction and s.commit_token == "epx2:0:1"
 
 
 def test_previews_after_a_commit_carry_its_token() -> None:
@@ -80,7 +81,69 @@ def test_previews_after_a_commit_carry_its_token() -> None:
     drive(s.commit(), server)
     drive(s.execute("SELECT * FROM t"), server)
     assert server.requests[-1].path == PREVIEW_PATH
-    assert server.requests[-1].body["after"] == "token-1"
+    assert server.requests[-1].body["after"] == "epx2:0:1"
+
+
+def test_the_position_keeps_the_highest_slot_of_every_replica_committed_on() -> None:
+    server, s = FakeServer(), session(autocommit=True)
+    drive(s.execute("INSERT INTO a VALUES (1)"), server)  # epx1:0:1
+    server.owner = 2  # the connection failed over to replica 2
+    drive(s.execute("INSERT INTO b VALUES (1)"), server)  # epx1:2:2
+    server.owner = 0
+    drive(s.execute("INSERT INTO a VALUES (2)"), server)  # epx1:0:3
+    assert s.commit_token == "epx2:0:3,2:2"
+    drive(s.execute("SELECT * FROM b"), server)
+    assert server.requests[-1].body["after"] == "epx2:0:3,2:2"
+
+
+def test_a_transaction_that_executed_and_failed_moves_the_position_too() -> None:
+    server, s = FakeServer(), session(autocommit=True)
+    with pytest.raises(IntegrityError):
+        drive(s.execute("INSERT INTO t VALUES (FAIL)"), server)
+    assert s.commit_token == "epx2:0:1"  # what it saw (a row in the way) stays visible
+
+
+def test_a_malformed_commit_token_is_an_interface_error() -> None:
+    s = session(autocommit=True)
+
+    def answer(_request: object) -> object:
+        return {"request_id": "r", "results": [{"rows_affected": 1}], "commit_token": "t-1"}
+
+    with pytest.raises(InterfaceError, match="commit token"):
+        drive(s.execute("INSERT INTO t VALUES (1)"), answer)
+
+
+def test_transaction_outcome_asks_by_request_id_and_moves_the_position() -> None:
+    server, s = FakeServer(), session(autocommit=True)
+    drive(s.execute("INSERT INTO t VALUES (1)"), server)
+    (request_id,) = server.committed
+    server.owner = 1
+    unknown = drive(s.transaction_outcome("not/seen here"), server)
+    assert server.requests[-1].path == "/v1/tx/not%2Fseen%20here"
+    assert server.requests[-1].method == "GET" and not server.requests[-1].may_apply
+    assert unknown == TransactionOutcome("not/seen here", "unknown")
+    known = drive(s.transaction_outcome(request_id), server)
+    assert known.state == "committed" and known.commit_token == "epx1:0:1"
+    assert known.results[0].rows_affected == 1 and known.error is None
+    assert s.commit_token == "epx2:0:1"
+
+
+def test_an_aborted_outcome_carries_the_error_its_commit_raised() -> None:
+    s = session(autocommit=True)
+    stored = {"code": "SQLITE_CONSTRAINT_UNIQUE", "message": "UNIQUE constraint failed: t.x",
+              "statement": 1, "retryable": False}  # fmt: skip
+
+    def answer(_request: object) -> object:
+        return {"request_id": "r", "outcome": "aborted", "error": stored,
+                "commit_token": "epx1:2:7"}  # fmt: skip
+
+    outcome = drive(s.transaction_outcome("r"), answer)
+    assert outcome.state == "aborted" and outcome.results == ()
+    assert isinstance(outcome.error, IntegrityError)
+    assert (outcome.error.code, outcome.error.statement, outcome.error.request_id) == (
+        "SQLITE_CONSTRAINT_UNIQUE", 1, "r",
+    )  # fmt: skip
+    assert s.commit_token == "epx2:2:7"
 
 
 def test_a_failing_statement_is_left_out_and_its_recorded_failure_kept() -> None:
@@ -136,7 +199,8 @@ def test_serialization_failure_at_commit_ends_the_transaction() -> None:
     server.refuse_next_commit = SERIALIZATION
     with pytest.raises(SerializationFailure):
         drive(s.commit(), server)
-    assert not s.in_transaction and s.commit_token is None
+    assert not s.in_transaction
+    assert s.commit_token == "epx2:0:1"  # the failed commit was ordered all the same
     drive(s.execute("SELECT 1"), server)
     assert server.sqls() == ["SELECT 1"]  # a new transaction, without the old write
 
@@ -255,7 +319,7 @@ def test_retryable_refusal_in_autocommit_is_resubmitted_under_a_new_id() -> None
     drive(s.execute("INSERT INTO t VALUES (1)"), server)
     first, second = server.requests
     assert first.body["request_id"] != second.body["request_id"]
-    assert s.commit_token == "token-1"
+    assert s.commit_token == "epx2:0:2"  # the refused attempt executed in slot 1
 
 
 def test_lastrowid_is_the_connections_last_insert_across_other_statements() -> None:

@@ -183,3 +183,79 @@ def test_own_writes_stay_visible_after_failing_over_to_another_replica(
     assert conn.options.endpoints.current == 1 and conn.commit_token == token
     conn.commit()
     conn.close()
+
+
+def test_a_connection_reads_all_its_writes_on_a_replica_that_missed_the_first(
+    cluster: LocalCluster, urls: list[str]
+) -> None:
+    setup = db.connect(urls[0], autocommit=True)
+    setup.executescript("CREATE TABLE seen_a(x); CREATE TABLE seen_b(x);")
+    setup.close()
+    writer = db.connect(urls[0], autocommit=True)
+    lagging = cluster.processes[2]
+    os.kill(lagging.pid, signal.SIGSTOP)  # replica 2 misses the first write as it commits
+    try:
+        writer.execute("INSERT INTO seen_a VALUES (1)")
+    finally:
+        os.kill(lagging.pid, signal.SIGCONT)
+    after_first = writer.commit_token
+    writer.execute("INSERT INTO seen_b VALUES (2)")  # another table: no dependency on the first
+    # The token is a position: the highest slot of replica 0 among both commits, so a
+    # replica honouring it has executed the first write too, not only the last one.
+    assert after_first.startswith("epx2:0:") and writer.commit_token.startswith("epx2:0:")
+    assert int(writer.commit_token.split(":")[2]) > int(after_first.split(":")[2])
+    reader = db.connect(urls[2], after=writer.commit_token)
+    assert reader.execute("SELECT x FROM seen_a").fetchall() == [(1,)]  # previews, served
+    assert reader.execute("SELECT x FROM seen_b").fetchall() == [(2,)]  # by replica 2's state
+    reader.rollback()
+    reader.close()
+    writer.close()
+
+
+def test_an_unknown_outcome_can_be_asked_about_by_its_request_id(
+    cluster: LocalCluster, urls: list[str]
+) -> None:
+    accounts(urls, "asked", {1: 0})
+    conn = db.connect(urls[0], timeout=1.0, autocommit=True)
+    others = [cluster.processes[1], cluster.processes[2]]
+    for process in others:  # no quorum: the transaction cannot commit in time
+        os.kill(process.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(db.OutcomeUnknown) as raised:
+            conn.execute("UPDATE asked SET balance = 5 WHERE id = 1")
+    finally:
+        for process in others:
+            os.kill(process.pid, signal.SIGCONT)
+    request_id = raised.value.request_id
+    assert request_id
+    deadline = time.monotonic() + 20
+    outcome = conn.transaction_outcome(request_id)
+    while outcome.state == "unknown" and time.monotonic() < deadline:
+        time.sleep(0.05)  # the transaction was submitted: it commits once peers answer
+        outcome = conn.transaction_outcome(request_id)
+    assert outcome.state == "committed" and outcome.request_id == request_id
+    assert outcome.results[0].rows_affected == 1 and outcome.commit_token
+    # Asking folded its commit into the connection's position.
+    reader = db.connect(urls[2], after=conn.commit_token)
+    assert balance(reader, "asked", 1) == 5
+    assert conn.transaction_outcome("never-submitted").state == "unknown"
+    reader.close()
+    conn.close()
+
+
+def test_a_preview_too_slow_for_the_timeout_is_an_operational_error_here(
+    urls: list[str],
+) -> None:
+    conn = db.connect(urls, timeout=0.3)
+    slow = ("WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 1000000000) "
+            "SELECT count(*) FROM c")  # fmt: skip
+    started = time.monotonic()
+    with pytest.raises(db.OperationalError) as raised:
+        conn.execute(slow)
+    assert raised.value.code == "preview_timeout"
+    assert not isinstance(raised.value, db.Unavailable)
+    assert time.monotonic() - started < 2  # one replica asked, not each in turn (>= 2.7 s)
+    assert conn.options.endpoints.current == 0
+    assert conn.execute("SELECT 1").fetchone() == (1,)  # the transaction goes on
+    conn.rollback()
+    conn.close()

@@ -18,12 +18,13 @@ from epaxdb.errors import StorageError
 from epaxdb.messages import Gossip
 from epaxdb.records import Execution, Outgoing
 from epaxdb.runtime import log as log_module
-from epaxdb.runtime.errors import OutcomeUnknown, Unavailable
+from epaxdb.runtime.errors import NotCaughtUp, OutcomeUnknown, Unavailable
+from epaxdb.runtime.local_cluster import free_port
 from epaxdb.runtime.log import open_log
 from epaxdb.runtime.node import Node, NodeSettings
 from epaxdb.runtime.transport import Address
+from epaxdb.tokens import Position
 from tests.runtime.kv_machine import CounterMachine
-from epaxdb.runtime.local_cluster import free_port
 
 
 class Cluster:
@@ -76,8 +77,7 @@ def test_concurrent_submissions_at_every_node_converge(tmp_path: Path) -> None:
         cluster = Cluster(tmp_path, 3)
         await cluster.start_all()
         submissions = [
-            cluster.nodes[i % 3].submit((f"k{i % 4}", 1), request_id=f"req-{i}")
-            for i in range(120)
+            cluster.nodes[i % 3].submit((f"k{i % 4}", 1), request_id=f"req-{i}") for i in range(120)
         ]
         results = await asyncio.gather(*submissions)
         assert sorted(results) == sorted(
@@ -229,6 +229,35 @@ def test_gossip_and_floor_never_report_executions_not_yet_applied(tmp_path: Path
         await converged(cluster)
         await asyncio.sleep(0.4)
         assert any(g.executed_prefix[1] >= 1 for g in gossip_sent)
+        await cluster.stop_all()
+
+    run(scenario)
+
+
+def test_a_position_is_reached_once_every_instance_up_to_it_is_applied(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        cluster = Cluster(tmp_path, 3)
+        gated = cluster.machines[0] = GatedCounterMachine()
+        await cluster.start_all()
+        node = cluster.nodes[0]
+        # Two instances of replica 1 that do not interfere; replica 0 executes both but
+        # its machine holds them back.
+        await cluster.nodes[1].submit(("a", 1))
+        await cluster.nodes[1].submit(("b", 1))
+        waiters = [asyncio.create_task(node.wait_position(Position((0, 2)), 10))
+                   for _ in range(2)]  # fmt: skip
+        await asyncio.sleep(0.3)
+        assert node._replica.executed_prefix[1] == 2  # executed by the core ...
+        assert not any(w.done() for w in waiters)  # ... but not applied: not reached
+        assert node.stats()["catching_up"] == 1  # one shared wait
+        gated.gate.set()
+        await asyncio.gather(*waiters)
+        assert gated.counters == {"a": 1, "b": 1}
+        await node.wait_position(Position((0, 1)), 0.01)  # reached: returns at once
+        with pytest.raises(NotCaughtUp, match="replica 1's instances are executed here up "
+                                              "to slot 2, not 3"):  # fmt: skip
+            await node.wait_position(Position((0, 3)), 0.2)
+        assert node.stats()["catching_up"] == 0  # the timed-out wait left nothing behind
         await cluster.stop_all()
 
     run(scenario)

@@ -114,6 +114,34 @@ def test_after_a_commit_token_a_lagging_replica_reads_its_own_writes(tmp_path: P
     run(scenario)
 
 
+def test_after_a_position_a_lagging_replica_reflects_every_write_it_covers(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with api_cluster(tmp_path) as cluster:
+            await cluster.ok(0, "/v1/tx", SCHEMA)
+            await cluster.ok(0, "/v1/tx", tx("CREATE TABLE other(x)"))
+            await cluster.converged()
+            await cluster.stop(2)  # replica 2 misses both writes
+            first = await cluster.ok(0, "/v1/tx", tx("UPDATE kv SET v = 7 WHERE k = 'a'"))
+            second = await cluster.ok(0, "/v1/tx", tx("INSERT INTO other VALUES (8)"))
+            await cluster.start(2)
+            # The two writes do not interfere: executing the second does not imply the
+            # first. A position covers every instance of replica 0 up to the second.
+            owner, first_slot = first["commit_token"].split(":")[1:]
+            _, second_slot = second["commit_token"].split(":")[1:]
+            assert owner == "0" and int(second_slot) > int(first_slot)
+            position = f"epx2:0:{second_slot}"
+            read = await cluster.ok(2, "/v1/query", tx(
+                "SELECT v FROM kv", "SELECT x FROM other", consistency="local", after=position,
+            ))  # fmt: skip
+            assert [r["rows"] for r in read["results"]] == [[[7]], [[8]]]
+            for path in ("/v1/tx", "/v1/query"):  # writes and linearizable reads wait alike
+                await cluster.ok(2, path, tx("SELECT 1", after=position))
+
+    run(scenario)
+
+
 def test_waiting_for_a_token_this_replica_cannot_reach_is_504_not_caught_up(
     tmp_path: Path,
 ) -> None:
@@ -121,17 +149,18 @@ def test_waiting_for_a_token_this_replica_cannot_reach_is_504_not_caught_up(
         async with api_cluster(tmp_path) as cluster:
             await cluster.ok(0, "/v1/tx", SCHEMA)
             before = await cluster.converged()
-            future = "epx1:1:1000000"  # a slot replica 1 has not reached
-            for path, extra in (("/v1/tx", {}), ("/v1/query", {"consistency": "local"}),
-                                ("/v1/query", {})):  # fmt: skip
-                status, body = await cluster.post(0, path, tx(
-                    "UPDATE kv SET v = 0" if path == "/v1/tx" else "SELECT 1",
-                    after=future, timeout_ms=200, **extra,
-                ))  # fmt: skip
-                assert (status, body["error"]["code"]) == (504, "not_caught_up"), body
-                assert (
-                    body["error"]["retryable"] is True and "1.1000000" in body["error"]["message"]
-                )
+            # A slot replica 1 has not reached, as an instance token and in a position.
+            for future, named in (("epx1:1:1000000", "1.1000000"),
+                                  ("epx2:0:1,1:1000000", "replica 1's instances")):  # fmt: skip
+                for path, extra in (("/v1/tx", {}), ("/v1/query", {"consistency": "local"}),
+                                    ("/v1/query", {}), ("/v1/tx/preview", {})):  # fmt: skip
+                    status, body = await cluster.post(0, path, tx(
+                        "UPDATE kv SET v = 0" if path == "/v1/tx" else "SELECT 1",
+                        after=future, timeout_ms=200, **extra,
+                    ))  # fmt: skip
+                    assert (status, body["error"]["code"]) == (504, "not_caught_up"), body
+                    assert body["error"]["retryable"] is True
+                    assert named in body["error"]["message"], body
             _, status = await cluster.get(0, "/v1/status")
             assert status["stats"]["catching_up"] == 0  # the waiters left no trace
             assert await cluster.hashes() == before

@@ -72,6 +72,9 @@ REFUSED: list[tuple[Any, str, int | None]] = [
     (tx("SELECT 1", after=17), "bad_token", None),
     (tx("SELECT 1", after="epx1:0"), "bad_token", None),
     (tx("SELECT 1", after="epx1:3:1"), "bad_token", None),  # no replica 3 among 3
+    (tx("SELECT 1", after="epx2:1:4,0:2"), "bad_token", None),  # owners out of order
+    (tx("SELECT 1", after="epx2:0:2,3:1"), "bad_token", None),
+    (tx("SELECT 1", after="epx2:"), "bad_token", None),
     (tx("SELECT 1", "SELEC 2"), "syntax_error", 1),
     (tx("SELECT 1; SELECT 2"), "multiple_statements", 0),
     (tx(""), "bad_request", 0),

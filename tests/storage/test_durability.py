@@ -65,9 +65,11 @@ def test_a_crash_keeps_effects_and_marker_together(tmp_path: Path, crash_point: 
         assert (executed, value, count) == (True, "after", 2)
 
 
-def test_a_failure_after_the_statements_leaves_nothing_behind(
-    db: StateDatabase, monkeypatch: pytest.MonkeyPatch
+def test_a_failure_after_the_statements_leaves_nothing_behind_and_stops_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    path = tmp_path / "state.db"
+    db = StateDatabase.open(path)
     ok(db, *SETUP)
     state = db.state_hash()
 
@@ -78,9 +80,16 @@ def test_a_failure_after_the_statements_leaves_nothing_behind(
     with pytest.raises(RuntimeError):
         db.execute_transaction(txn("UPDATE t SET v = 'after'", request_id="x", marker=b"x"))
     monkeypatch.undo()
-    assert db.state_hash() == state
-    assert b"x" not in db.executed_markers()
-    assert not db.execute_transaction(txn("SELECT 1", request_id="x", marker=b"y")).duplicate
+    # Nothing later may commit past the undone transaction (see execute_batch).
+    with pytest.raises(DatabaseStopped):
+        db.execute_transaction(txn("SELECT 1", request_id="y", marker=b"y"))
+    db.close()
+    with StateDatabase.open(path) as reopened:
+        assert reopened.state_hash() == state
+        assert b"x" not in reopened.executed_markers()
+        assert not reopened.execute_transaction(
+            txn("SELECT 1", request_id="x", marker=b"y")
+        ).duplicate
 
 
 def test_results_markers_and_data_survive_reopening(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -290,14 +291,18 @@ def test_a_retry_under_a_new_marker_records_that_marker(db: StateDatabase) -> No
 
 
 def test_a_marker_reused_for_another_request_is_an_invariant_violation(
-    db: StateDatabase,
+    tmp_path: Path,
 ) -> None:
+    path = tmp_path / "state.db"
+    db = StateDatabase.open(path)
     make_accounts(db)
     db.execute_transaction(txn("SELECT 1", marker=b"m"))
     state = db.state_hash()
     with pytest.raises(InvariantViolation):
         db.execute_transaction(txn("DELETE FROM acct", marker=b"m"))
-    assert db.state_hash() == state
+    db.close()
+    with StateDatabase.open(path) as reopened:
+        assert reopened.state_hash() == state
 
 
 def test_forgotten_markers_are_gone_and_the_hash_is_unchanged(db: StateDatabase) -> None:
