@@ -2,7 +2,10 @@
 
 The cluster is either started here (`LocalCluster`: real `epaxdb serve` processes on
 loopback, free ports, data in a temporary directory, protocol batching on or off,
-optionally a WAN profile) or given as replica URLs. The benchmark creates and fills
+EPaxos (optionally thrifty) or the Multi-Paxos baseline mode, optionally a WAN
+profile) or given as replica URLs. `open_target` and `measure` are the parts the
+other cluster benchmarks (availability, load curve, the experiments) reuse: one
+cluster, several measured windows. The benchmark creates and fills
 its own table, drives it from closed-loop clients spread over the replicas
 (`loadgen`), and reads around the measured window: the replicas' CPU time (local
 processes only, from /proc) and their fast/slow-path commit counters. After the
@@ -27,6 +30,8 @@ import sys
 import tempfile
 import time
 import urllib.parse
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from threading import BrokenBarrierError
@@ -36,7 +41,7 @@ import aiohttp
 
 from epaxdb.benchmarks.errors import BenchmarkError
 from epaxdb.benchmarks.etcd_baseline import find_etcd, run_etcd_baseline
-from epaxdb.benchmarks.http_ops import EpaxdbRequests, post_transaction
+from epaxdb.benchmarks.http_ops import REQUEST_TIMEOUT_MS, EpaxdbRequests, post_transaction
 from epaxdb.benchmarks.loadgen import LoadPlan, Placement, Samples, run_load
 from epaxdb.benchmarks.observe import (
     CommitCounters,
@@ -53,6 +58,10 @@ from epaxdb.runtime.local_cluster import LocalCluster
 from epaxdb.runtime.wan import WanProfile, wan_profile
 
 BASELINES = ("sqlite", "etcd")
+PROTOCOLS = ("epaxos", "multipaxos")
+# Where the Multi-Paxos leader sits under a WAN profile unless told otherwise: the
+# paper's choice (Moraru et al., SOSP 2013, the wide-area experiment).
+DEFAULT_LEADER_SITE = "California"
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _CONVERGE_TIMEOUT_S = 60.0
 
@@ -71,12 +80,24 @@ class BenchSettings:
     baseline: str | None = None
     load_procs: int = 1
     seed: int = 1
+    protocol: str = "epaxos"  # of the replicas started here
+    leader: int | None = None  # multipaxos: None picks `default_leader`
+    thrifty: bool = False
+    request_timeout_s: float = REQUEST_TIMEOUT_MS / 1000
 
     def validate(self) -> WanProfile | None:
         if self.clients < 1 or self.load_procs < 1 or self.duration_s <= 0 or self.warmup_s < 0:
             raise BenchmarkError(
                 "--clients and --load-procs must be >= 1, --duration > 0, --warmup >= 0"
             )
+        if not 0 < self.request_timeout_s <= REQUEST_TIMEOUT_MS / 1000:
+            raise BenchmarkError(
+                f"--request-timeout must be in (0, {REQUEST_TIMEOUT_MS / 1000:g}] seconds"
+            )
+        if self.protocol not in PROTOCOLS:
+            raise BenchmarkError(f"unknown protocol {self.protocol!r}; known: {PROTOCOLS}")
+        if self.leader is not None and self.protocol != "multipaxos":
+            raise BenchmarkError("--leader is for --protocol multipaxos")
         if self.load_procs > self.clients:
             raise BenchmarkError(f"--load-procs {self.load_procs} exceeds --clients {self.clients}")
         if self.baseline not in (None, *BASELINES):
@@ -87,19 +108,53 @@ class BenchSettings:
         profile = None if self.wan is None else wan_profile(self.wan)
         if profile is not None:
             profile.check_cluster_size(replicas)
-        ClusterConfig.for_size(replicas)
+        ClusterConfig.for_size(replicas, leader=self.ordering_leader)
         return profile
 
+    @property
+    def ordering_leader(self) -> int | None:
+        """The Multi-Paxos leader's replica id; None under EPaxos."""
+        if self.protocol != "multipaxos":
+            return None
+        return default_leader(self.wan) if self.leader is None else self.leader
 
-def run_workload_benchmark(settings: BenchSettings) -> dict[str, Any]:
-    """Run the workload (and the baseline, if any); the result as one JSON-able dict.
+    def serve_args(self) -> list[str]:
+        """The `epaxdb serve` options of every replica started for this benchmark."""
+        args = ["--batch-size", "100" if self.batch else "1"]
+        if self.wan is not None:
+            args += ["--wan-profile", self.wan]
+        if self.protocol == "multipaxos":
+            args += ["--protocol", "multipaxos", "--leader", str(self.ordering_leader)]
+        if self.thrifty:
+            args.append("--thrifty")
+        return args
 
-    The working directory (replica data and logs, baseline files) is removed after a
-    successful run and kept, named in the BenchmarkError, after a failed one."""
-    profile = settings.validate()
+
+def default_leader(wan: str | None) -> int:
+    """Replica 0, or under a WAN profile the replica at DEFAULT_LEADER_SITE."""
+    if wan is None:
+        return 0
+    sites = wan_profile(wan).sites
+    return sites.index(DEFAULT_LEADER_SITE) if DEFAULT_LEADER_SITE in sites else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The replicas a benchmark drives: their probe, their pids when they are local
+    processes (for CPU time), and the cluster when it was started here."""
+
+    probe: ReplicaProbe
+    pids: list[int] | None
+    cluster: LocalCluster | None = None
+
+
+@contextmanager
+def working_directory() -> Iterator[Path]:
+    """A temporary directory for replica data, logs and baseline files: removed after
+    success, kept after a failure (which becomes a BenchmarkError naming it)."""
     root = Path(tempfile.mkdtemp(prefix="epaxdb-bench-"))
     try:
-        result = _run(settings, profile, root)
+        yield root
     except (
         BenchmarkError, OSError, aiohttp.ClientError, RuntimeError, BrokenBarrierError
     ) as error:  # fmt: skip
@@ -109,47 +164,51 @@ def run_workload_benchmark(settings: BenchSettings) -> dict[str, Any]:
         where = f" (replica logs and data kept in {root})" if kept else ""
         raise BenchmarkError(f"{error}{where}") from error
     shutil.rmtree(root, ignore_errors=True)
-    return result
 
 
-def _run(settings: BenchSettings, profile: WanProfile | None, root: Path) -> dict[str, Any]:
+@contextmanager
+def open_target(settings: BenchSettings, root: Path) -> Iterator[Target]:
+    """The given replicas, or a cluster started under `root` (stopped afterwards)."""
     if settings.urls:
         token = settings.auth_token
         probe = ReplicaProbe(settings.urls, {"Authorization": f"Bearer {token}"} if token else {})
-        result = _measure(settings, profile, probe, _local_pids(probe))
-    else:
-        serve_args = ["--batch-size", "100" if settings.batch else "1"]
-        if profile is not None:
-            serve_args += ["--wan-profile", profile.name]
-        with LocalCluster(
-            root / "cluster", settings.replicas, log_level="warning", serve_args=serve_args
-        ) as cluster:
-            cluster.start_all()
-            cluster.wait_ready()
-            probe = ReplicaProbe([cluster.url(i) for i in range(settings.replicas)], {})
-            pids = [cluster.processes[i].pid for i in range(settings.replicas)]
-            result = _measure(settings, profile, probe, pids)
-            cluster.stop_all()
-    if settings.baseline is not None:
-        _add_baseline(result, settings, root)
+        yield Target(probe, _local_pids(probe))
+        return
+    with LocalCluster(
+        root / "cluster", settings.replicas, log_level="warning", serve_args=settings.serve_args()
+    ) as cluster:
+        cluster.start_all()
+        cluster.wait_ready()
+        probe = ReplicaProbe([cluster.url(i) for i in range(settings.replicas)], {})
+        yield Target(probe, [cluster.processes[i].pid for i in range(settings.replicas)], cluster)
+        cluster.stop_all()
+
+
+def run_workload_benchmark(settings: BenchSettings) -> dict[str, Any]:
+    """Run the workload (and the baseline, if any); the result as one JSON-able dict.
+
+    The working directory (replica data and logs, baseline files) is removed after a
+    successful run and kept, named in the BenchmarkError, after a failed one."""
+    profile = settings.validate()
+    with working_directory() as root:
+        with open_target(settings, root) as target:
+            result = measure(settings, profile, target)
+        if settings.baseline is not None:
+            attach_baseline(result, run_baseline(settings.baseline, settings, root))
     return result
 
 
-def _measure(
-    settings: BenchSettings,
-    profile: WanProfile | None,
-    probe: ReplicaProbe,
-    pids: list[int] | None,
+def measure(
+    settings: BenchSettings, profile: WanProfile | None, target: Target, *, setup: bool = True
 ) -> dict[str, Any]:
+    """One measured window of the workload against `target`; with `setup`, the
+    workload's table is (re)created and filled first."""
     workload = settings.workload
+    probe, pids = target.probe, target.pids
     urls = probe.urls
-    _note(f"{workload.name}: creating and filling {workload.table} ({workload.rows:,} rows)")
-    asyncio.run(_setup(urls[0], probe.headers, workload))
-    placements = tuple(_placement(i, urls, profile) for i in range(settings.clients))
-    plan = LoadPlan(
-        EpaxdbRequests(workload), placements, settings.warmup_s, settings.duration_s,
-        probe.headers, settings.seed,
-    )  # fmt: skip
+    if setup:
+        setup_table(probe, workload)
+    plan = load_plan(settings, profile, probe)
 
     def sample() -> tuple[float | None, CommitCounters]:
         return (None if pids is None else total_cpu_s(pids)), probe.commit_counters()
@@ -190,6 +249,33 @@ def _measure(
     return result
 
 
+def setup_table(probe: ReplicaProbe, workload: Workload) -> None:
+    _note(f"{workload.name}: creating and filling {workload.table} ({workload.rows:,} rows)")
+    asyncio.run(_setup(probe.urls[0], probe.headers, workload))
+
+
+def load_plan(settings: BenchSettings, profile: WanProfile | None, probe: ReplicaProbe) -> LoadPlan:
+    """The closed-loop clients of `settings`, client i on replica i mod n."""
+    urls = probe.urls
+    placements = tuple(_placement(i, urls, profile) for i in range(settings.clients))
+    requests = EpaxdbRequests(settings.workload, round(settings.request_timeout_s * 1000))
+    return LoadPlan(
+        requests, placements, settings.warmup_s, settings.duration_s, probe.headers, settings.seed
+    )
+
+
+def describe_cluster(settings: BenchSettings) -> dict[str, Any]:
+    """How the replicas were configured (None where they were given as URLs)."""
+    local = not settings.urls
+    return {
+        "batch": ("on" if settings.batch else "off") if local else None,
+        "wan": settings.wan,
+        "protocol": settings.protocol if local else None,
+        "leader": settings.ordering_leader if local else None,
+        "thrifty": settings.thrifty if local else None,
+    }
+
+
 def _describe(
     settings: BenchSettings, profile: WanProfile | None, replicas: int, samples: Samples
 ) -> dict[str, Any]:
@@ -206,8 +292,8 @@ def _describe(
         "warmup_s": settings.warmup_s,
         "rows": workload.rows,
         "conflict_pct": workload.conflict_pct,
-        "batch": None if settings.urls else ("on" if settings.batch else "off"),
-        "wan": settings.wan,
+        **describe_cluster(settings),
+        "request_timeout_s": settings.request_timeout_s,
         **latency_summary(latencies, settings.duration_s),
         "errors": dict(samples.errors),
         "per_second_tps": per_second(
@@ -243,7 +329,7 @@ def _placement(client: int, urls: tuple[str, ...], profile: WanProfile | None) -
     site and pays the hop to it."""
     replica = client % len(urls)
     if profile is None:
-        return Placement(urls[replica])
+        return Placement(urls[replica], replica)
     return Placement(urls[replica], replica, profile.one_way_s(replica, replica))
 
 
@@ -267,7 +353,7 @@ def check_transfer(probe: ReplicaProbe, workload: Workload) -> dict[str, Any]:
             return found
 
     per_replica = asyncio.run(totals())
-    hashes = _converged_hashes(probe)
+    hashes = converged_hashes(probe)
     totals_ok = all(
         found == {"accounts": workload.rows, "total": workload.expected_total}
         for found in per_replica.values()
@@ -282,11 +368,13 @@ def check_transfer(probe: ReplicaProbe, workload: Workload) -> dict[str, Any]:
     }
 
 
-def _converged_hashes(probe: ReplicaProbe) -> dict[str, str]:
-    """The replicas' state hashes once they agree, or as they are after the timeout."""
+def converged_hashes(probe: ReplicaProbe, replicas: Iterable[int] | None = None) -> dict[str, str]:
+    """The state hashes of the given replicas (default all) once they agree, or as
+    they are after the timeout."""
+    ids = list(range(len(probe.urls)) if replicas is None else replicas)
     deadline = time.monotonic() + _CONVERGE_TIMEOUT_S
     while True:
-        hashes = {str(i): probe.status(i)["state_hash"] for i in range(len(probe.urls))}
+        hashes = {str(i): probe.status(i)["state_hash"] for i in ids}
         if len(set(hashes.values())) == 1 or time.monotonic() > deadline:
             return hashes
         time.sleep(0.1)
@@ -299,9 +387,12 @@ def _local_pids(probe: ReplicaProbe) -> list[int] | None:
     return [int(probe.status(i)["pid"]) for i in range(len(probe.urls))]
 
 
-def _add_baseline(result: dict[str, Any], settings: BenchSettings, root: Path) -> None:
+def run_baseline(name: str, settings: BenchSettings, root: Path) -> dict[str, Any]:
+    """The same load against what users would otherwise run: `sqlite` (the same
+    transactions on one apsw connection) or `etcd` (puts of the same size); its
+    figures with `name` and `system`."""
     workload = settings.workload
-    if settings.baseline == "sqlite":
+    if name == "sqlite":
         _note(
             f"baseline: the same {workload.name} transactions on one apsw connection, "
             f"{settings.clients} threads"
@@ -315,7 +406,7 @@ def _add_baseline(result: dict[str, Any], settings: BenchSettings, root: Path) -
             settings.seed,
         )
         figures["system"] = "SQLite (apsw), one connection, WAL, synchronous=FULL"
-    else:
+    elif name == "etcd":
         request = EpaxdbRequests(workload).next_request(random.Random(settings.seed))
         _note(
             f"baseline: puts of {len(request.body)} bytes to 3 etcd members, "
@@ -330,11 +421,17 @@ def _add_baseline(result: dict[str, Any], settings: BenchSettings, root: Path) -
             settings.load_procs,
             settings.seed,
         )
-    result["baseline"] = {"name": settings.baseline, **figures}
-    result["baseline_tps"] = figures["throughput_tps"]
+    else:
+        raise BenchmarkError(f"unknown baseline {name!r}; known: {BASELINES}")
+    return {"name": name, **figures}
+
+
+def attach_baseline(result: dict[str, Any], baseline: dict[str, Any]) -> None:
+    result["baseline"] = baseline
+    result["baseline_tps"] = baseline["throughput_tps"]
     result["baseline_ratio"] = (
-        round(result["throughput_tps"] / figures["throughput_tps"], 4)
-        if figures["throughput_tps"]
+        round(result["throughput_tps"] / baseline["throughput_tps"], 4)
+        if baseline["throughput_tps"]
         else None
     )
 

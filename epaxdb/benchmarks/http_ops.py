@@ -47,11 +47,13 @@ class Outcome:
 OK = Outcome(True)
 
 
-def transaction_body(statements: tuple[Statement, ...]) -> bytes:
+def transaction_body(
+    statements: tuple[Statement, ...], timeout_ms: int = REQUEST_TIMEOUT_MS
+) -> bytes:
     return msgpack.packb(
         {
             "statements": [{"sql": sql, "params": list(params)} for sql, params in statements],
-            "timeout_ms": REQUEST_TIMEOUT_MS,
+            "timeout_ms": timeout_ms,
         }
     )
 
@@ -60,14 +62,17 @@ def transaction_body(statements: tuple[Statement, ...]) -> bytes:
 class EpaxdbRequests:
     """A workload's operations as epaxdb requests: writes `POST /v1/tx`, reads
     `POST /v1/query` (linearizable, the default: ordered through the protocol as read
-    commands)."""
+    commands). `timeout_ms` is how long a replica waits for the outcome before it
+    answers `outcome_unknown`."""
 
     workload: Workload
+    timeout_ms: int = REQUEST_TIMEOUT_MS
 
     def next_request(self, rng: random.Random) -> Request:
         operation = self.workload.next_operation(rng)
         path = "/v1/query" if operation.read_only else "/v1/tx"
-        return Request(operation.kind, path, transaction_body(operation.statements), _MSGPACK)
+        body = transaction_body(operation.statements, self.timeout_ms)
+        return Request(operation.kind, path, body, _MSGPACK)
 
 
 @dataclass(frozen=True, slots=True)

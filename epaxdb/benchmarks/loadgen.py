@@ -41,7 +41,7 @@ _BARRIER_TIMEOUT_S = 120.0
 @dataclass(frozen=True, slots=True)
 class Placement:
     url: str
-    site: int = 0
+    site: int = 0  # the replica (or member) talked to; under a WAN profile also its site
     hop_s: float = 0.0  # one-way client-to-replica delay (WAN emulation)
 
 
@@ -65,20 +65,35 @@ class Record(NamedTuple):
     latency_ms: float
 
 
+class Failure(NamedTuple):
+    """One request that failed inside the window (an error answer or no answer)."""
+
+    site: int
+    at_s: float  # since the window's start
+    error: str
+
+
 @dataclass(slots=True)
 class Samples:
     """What the clients measured."""
 
     records: list[Record] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)  # warm-up included
+    failures: list[Failure] = field(default_factory=list)  # inside the window only
     requests: int = 0  # everything answered, warm-up included
     cpu_s: float = 0.0  # CPU the load generator spent in the window
 
     def merge(self, other: Samples) -> None:
         self.records.extend(other.records)
         self.errors.update(other.errors)
+        self.failures.extend(other.failures)
         self.requests += other.requests
         self.cpu_s += other.cpu_s
+
+    def fail(self, site: int, at_s: float, duration_s: float, error: str) -> None:
+        self.errors[error] += 1
+        if 0 <= at_s <= duration_s:
+            self.failures.append(Failure(site, at_s, error))
 
 
 def run_load(
@@ -165,14 +180,20 @@ async def _drive(
                     if hop_s:
                         await asyncio.sleep(hop_s)
                 except (aiohttp.ClientError, TimeoutError) as error:
-                    samples.errors[f"connection: {type(error).__name__}"] += 1
+                    samples.fail(
+                        placement.site, time.monotonic() - window_start, plan.duration_s,
+                        f"connection: {type(error).__name__}",
+                    )  # fmt: skip
                     await asyncio.sleep(_PAUSE_AFTER_CONNECTION_ERROR_S)
                     continue
                 done = time.monotonic()
                 samples.requests += 1
                 progress[slot] += 1
                 if not outcome.ok:
-                    samples.errors[outcome.error or "error"] += 1
+                    samples.fail(
+                        placement.site, done - window_start, plan.duration_s,
+                        outcome.error or "error",
+                    )  # fmt: skip
                 elif sent >= window_start and done <= window_end:
                     samples.records.append(
                         Record(request.kind, placement.site, done - window_start,

@@ -14,6 +14,8 @@ from epaxdb.benchmarks.errors import PlotUnavailable
 
 def format_text(result: dict[str, Any]) -> str:
     setup = f"{result['replicas']} replicas ({result['target']})"
+    if result.get("protocol"):
+        setup += f", {ordering(result)}"
     if result.get("batch"):
         setup += f", batching {result['batch']}"
     if result.get("wan"):
@@ -56,6 +58,68 @@ def format_text(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_availability(result: dict[str, Any]) -> str:
+    down = "not restarted"
+    if result.get("restarted_at_s") is not None:
+        serving = result["serving_again_at_s"]
+        down = f"restarted at {result['restarted_at_s']:g} s, " + (
+            f"serving again at {serving:g} s" if serving is not None else "NOT serving again"
+        )
+    lines = [
+        (
+            f"availability: {result['replicas']} replicas, {ordering(result)}, "
+            f"{result['clients']} clients, replica {result['killed_replica']} killed at "
+            f"{result['killed_at_s']:g} s, {down}, {result['duration_s']:g} s measured"
+        ),
+        (
+            f"  longest gap at the surviving replicas {result['longest_gap_ms']:,.1f} ms "
+            f"({result['longest_gap_from_s']:g}-{result['longest_gap_to_s']:g} s; "
+            f"{result['gap_at_kill_ms']:,.1f} ms around the kill, at most "
+            f"{result['longest_gap_before_kill_ms']:,.1f} ms before it); recovery timeout "
+            f"{result['recovery_timeout_ms']:g} ms"
+        ),
+        "  commits per second, surviving replicas' clients: "
+        + " ".join(str(count) for count in result["surviving_per_second_tps"]),
+    ]
+    for replica, series in result["per_replica_tps"].items():
+        errors = result["per_replica_errors_per_second"][replica]
+        lines.append(
+            f"  replica {replica}: commits/s {' '.join(map(str, series))}; "
+            f"errors/s {' '.join(map(str, errors))}"
+        )
+    if result["errors"]:
+        lines.append(f"  errors: {result['errors']}")
+    check = result["check"]
+    lines.append(
+        f"  state hashes of replicas {check['replicas']} "
+        + ("agree" if check["ok"] else f"DIFFER: {check['state_hashes']}")
+    )
+    return "\n".join(lines)
+
+
+def format_load_curve(result: dict[str, Any]) -> str:
+    lines = [
+        (
+            f"load curve: {result['workload']}, {result['replicas']} replicas "
+            f"({result['target']}), {result['conflict_pct']:g} % conflicts, "
+            f"{result['duration_s']:g} s per step"
+        )
+    ]
+    lines += [f"  {step['clients']:>4} clients: {_figures(step)}" for step in result["steps"]]
+    if result["stopped_early"]:
+        lines.append(f"  stopped early: {result['stopped_early']}")
+    return "\n".join(lines)
+
+
+def ordering(result: dict[str, Any]) -> str:
+    """The ordering mode for people: "EPaxos", "EPaxos thrifty", "Multi-Paxos (leader 1)"."""
+    if result["protocol"] == "multipaxos":
+        text = f"Multi-Paxos (leader {result['leader']})"
+    else:
+        text = "EPaxos"
+    return text + (" thrifty" if result.get("thrifty") else "")
+
+
 def _figures(figures: dict[str, Any]) -> str:
     return (
         f"{figures['throughput_tps']:,.1f} tx/s, p50 {_number(figures['p50_ms'])} ms, "
@@ -81,14 +145,20 @@ def require_plotting() -> None:
         ) from None
 
 
+def pyplot() -> Any:
+    """matplotlib.pyplot on the file-only backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def plot(result: dict[str, Any], path: Path) -> None:
     """Throughput per second of the window, and p50/p95/p99 (per site under a WAN
     profile), beside the baseline's when there is one."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display needed
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, (timeline, latencies) = plt.subplots(1, 2, figsize=(11, 4))
     per_second = result["per_second_tps"]
     timeline.plot(range(1, len(per_second) + 1), per_second, marker="o", label="epaxdb")
