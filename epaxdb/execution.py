@@ -61,11 +61,22 @@ def plan_execution(
     roots: Iterable[InstanceId],
     lookup: Callable[[InstanceId], Instance | None],
     executed: ExecutedSet,
+    witnesses: dict[InstanceId, InstanceId] | None = None,
 ) -> tuple[list[Instance], set[InstanceId]]:
-    """Return (instances to execute now, in order; uncommitted instances blocking others).
+    """Return (instances to execute now, in order; uncommitted instances found blocking).
 
     `roots` are committed, unexecuted instances to try. The result never contains an
-    instance with an uncommitted transitive dependency."""
+    instance with an uncommitted transitive dependency.
+
+    `witnesses` maps each committed instance found blocked to one uncommitted instance
+    it reaches; the caller keeps it between calls and retries a blocked root when its
+    witness commits. While a witness stays uncommitted its instance is not walked
+    again: nothing on the path to an uncommitted instance can execute, and committed
+    deps never change, so the path persists. Without this, every commit re-walked the
+    whole blocked region (with replicas down for long, the GC floor stalls, dependency
+    sets grow, and the walks dominated: 94% of a slow simulated run)."""
+    if witnesses is None:
+        witnesses = {}
     roots = list(roots)
     if len(roots) == 1:
         # The common case without conflicts: a single root with nothing left to wait
@@ -78,20 +89,37 @@ def plan_execution(
             and alone.deps is not None
             and all(d in executed or d.slot <= alone.deps.floor[d.owner] for d in alone.deps.ids)
         ):
+            witnesses.pop(alone.instance_id, None)
             return [alone], set()
-    index_of: dict[InstanceId, int] = {}
-    lowlink: dict[InstanceId, int] = {}
-    on_stack: set[InstanceId] = set()
-    stack: list[InstanceId] = []
-    blocked_scc_of: dict[InstanceId, bool] = {}  # member -> its component is blocked
-    blockers: set[InstanceId] = set()
-    order: list[Instance] = []
-    counter = 0
+
+    def uncommitted(instance_id: InstanceId) -> bool:
+        if instance_id in executed:
+            return False
+        instance = lookup(instance_id)
+        return instance is None or not instance.committed
+
+    def live_witness(instance_id: InstanceId) -> InstanceId | None:
+        witness = witnesses.get(instance_id)
+        if witness is None:
+            return None
+        if uncommitted(witness):
+            return witness
+        del witnesses[instance_id]
+        return None
 
     def edges(instance: Instance) -> list[InstanceId]:
         deps = instance.deps
         assert deps is not None
         return [d for d in deps.ids if d not in executed and d.slot > deps.floor[d.owner]]
+
+    index_of: dict[InstanceId, int] = {}
+    lowlink: dict[InstanceId, int] = {}
+    on_stack: set[InstanceId] = set()
+    stack: list[InstanceId] = []
+    done: set[InstanceId] = set()  # members of components finished in this call
+    blockers: set[InstanceId] = set()
+    order: list[Instance] = []
+    counter = 0
 
     for root in roots:
         if root in index_of or root in executed:
@@ -99,45 +127,53 @@ def plan_execution(
         root_instance = lookup(root)
         if root_instance is None or not root_instance.committed or root_instance.executed:
             continue
-        # Each frame: (instance, its pending edges, whether it saw a blocked successor).
+        if live_witness(root) is not None:
+            continue
+        # Each frame: (instance, its pending edges, [a witness it reaches, or None]).
         index_of[root] = lowlink[root] = counter
         counter += 1
         stack.append(root)
         on_stack.add(root)
-        frames: list[tuple[Instance, list[InstanceId], list[bool]]] = [
-            (root_instance, edges(root_instance), [False])
+        frames: list[tuple[Instance, list[InstanceId], list[InstanceId | None]]] = [
+            (root_instance, edges(root_instance), [None])
         ]
         while frames:
-            instance, pending, blocked = frames[-1]
+            instance, pending, witness = frames[-1]
             node = instance.instance_id
             if pending:
                 successor = pending.pop()
                 if successor in index_of:
                     if successor in on_stack:
                         lowlink[node] = min(lowlink[node], index_of[successor])
-                    elif blocked_scc_of.get(successor, False):
-                        blocked[0] = True
+                    elif witness[0] is None and successor in done:
+                        witness[0] = witnesses.get(successor)
                     continue
                 successor_instance = lookup(successor)
                 if successor_instance is None or not successor_instance.committed:
                     blockers.add(successor)
-                    blocked[0] = True
+                    if witness[0] is None:
+                        witness[0] = successor
+                    continue
+                known = live_witness(successor)
+                if known is not None:
+                    if witness[0] is None:
+                        witness[0] = known
                     continue
                 index_of[successor] = lowlink[successor] = counter
                 counter += 1
                 stack.append(successor)
                 on_stack.add(successor)
-                frames.append((successor_instance, edges(successor_instance), [False]))
+                frames.append((successor_instance, edges(successor_instance), [None]))
                 continue
             frames.pop()
             if frames:
-                parent, _, parent_blocked = frames[-1]
+                parent, _, parent_witness = frames[-1]
                 parent_id = parent.instance_id
                 lowlink[parent_id] = min(lowlink[parent_id], lowlink[node])
             if lowlink[node] != index_of[node]:
-                # Not a component root: pass "blocked" up to the component root.
-                if blocked[0] and frames:
-                    frames[-1][2][0] = True
+                # Not a component root: pass the witness up to the component root.
+                if witness[0] is not None and frames and frames[-1][2][0] is None:
+                    frames[-1][2][0] = witness[0]
                 continue
             component: list[InstanceId] = []
             while True:
@@ -146,14 +182,12 @@ def plan_execution(
                 component.append(member)
                 if member == node:
                     break
-            component_blocked = blocked[0] or any(
-                blocked_scc_of.get(member, False) for member in component
-            )
-            for member in component:
-                blocked_scc_of[member] = component_blocked
-            if component_blocked:
-                if frames:
-                    frames[-1][2][0] = True
+            done.update(component)
+            if witness[0] is not None:
+                for member in component:
+                    witnesses[member] = witness[0]
+                if frames and frames[-1][2][0] is None:
+                    frames[-1][2][0] = witness[0]
                 continue
             for member in sorted(component):
                 member_instance = lookup(member)
@@ -162,5 +196,6 @@ def plan_execution(
                     f"execution of uncommitted {member}",
                 )
                 assert member_instance is not None
+                witnesses.pop(member, None)
                 order.append(member_instance)
     return order, blockers

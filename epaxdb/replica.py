@@ -167,6 +167,7 @@ class Replica(RecoveryRole, GossipRole):
         self._index_pruned_upto = [0] * self._n
         self._executed = ExecutedSet(self._n)
         self._blocked_on: dict[InstanceId, set[InstanceId]] = {}
+        self._witnesses: dict[InstanceId, InstanceId] = {}  # see plan_execution
         self._to_execute: set[InstanceId] = set()
         self._ready = Ready()
         self._dirty: dict[InstanceId, Instance] = {}
@@ -635,7 +636,9 @@ class Replica(RecoveryRole, GossipRole):
     def _execute(self) -> None:
         roots = sorted(self._to_execute)
         self._to_execute = set()
-        order, blockers = plan_execution(roots, self._instances.get, self._executed)
+        order, blockers = plan_execution(
+            roots, self._instances.get, self._executed, self._witnesses
+        )
         for instance in order:
             instance.executed = True
             self._executed.add(instance.instance_id)
@@ -643,12 +646,13 @@ class Replica(RecoveryRole, GossipRole):
             if instance.batch:
                 self.stats.commands_executed += len(instance.batch)
                 self._ready.executions.append(Execution(instance.instance_id, instance.batch))
-        executed_ids = {instance.instance_id for instance in order}
         for root in roots:
-            if root in executed_ids or root in self._executed:
+            if root in self._executed:
                 continue
-            for blocker in blockers:
-                self._blocked_on.setdefault(blocker, set()).add(root)
+            witness = self._witnesses.get(root)
+            invariant(witness is not None, f"blocked root {root} without a witness")
+            assert witness is not None
+            self._blocked_on.setdefault(witness, set()).add(root)
         for blocker in sorted(blockers):
             if not self._is_collected(blocker):
                 blocked = self._instance(blocker)

@@ -2,8 +2,8 @@
 
 Random committed dependency graphs (cycles, NOPs, every conflicting pair ordered one
 way or both, as Visibility guarantees) are committed in random orders at several
-executors that drive `plan_execution` the way the replica does (a root is retried
-when one of the blockers reported for it commits). Checked: each instance executes
+executors that drive `plan_execution` the way the replica does (a blocked root is
+retried when the uncommitted witness recorded for it commits). Checked: each instance executes
 exactly once everywhere; never while a transitive dependency is uncommitted;
 interfering instances run in the same relative order everywhere; and the order is
 the one the reference SCC computation prescribes (components contiguous, in
@@ -92,7 +92,7 @@ def reference_components(graph: Graph) -> dict[InstanceId, frozenset[InstanceId]
 
 class Executor:
     """Commits instances one by one and executes what `plan_execution` allows,
-    retrying blocked roots when a reported blocker commits (as Replica does)."""
+    retrying a blocked root when its witness commits (as Replica does)."""
 
     def __init__(self, graph: Graph, knows_uncommitted: bool) -> None:
         self.graph = graph
@@ -104,6 +104,7 @@ class Executor:
         self.executed = ExecutedSet(OWNERS)
         self.order: list[InstanceId] = []
         self.blocked_on: dict[InstanceId, set[InstanceId]] = defaultdict(set)
+        self.witnesses: dict[InstanceId, InstanceId] = {}
 
     def commit(self, instance_id: InstanceId) -> None:
         instance = self.instances.get(instance_id) or Instance(instance_id)
@@ -114,13 +115,16 @@ class Executor:
             Deps(self.graph.deps[instance_id], (0,) * OWNERS),
         )
         roots = {instance_id} | self.blocked_on.pop(instance_id, set())
-        order, blockers = plan_execution(sorted(roots), self.instances.get, self.executed)
+        order, _ = plan_execution(
+            sorted(roots), self.instances.get, self.executed, self.witnesses
+        )
         for ready in order:
             self.execute(ready)
         for root in roots:
             if root not in self.executed:
-                for blocker in blockers:
-                    self.blocked_on[blocker].add(root)
+                witness = self.witnesses[root]
+                assert witness not in self.instances or not self.instances[witness].committed
+                self.blocked_on[witness].add(root)
 
     def execute(self, instance: Instance) -> None:
         instance_id = instance.instance_id
