@@ -15,8 +15,9 @@ Protocol (Ryabinin, Gotsman, Sutra 2025, optimized rules, parameters (n, f, e)):
   joined no ballot above 0 (so a recovery can count on it never voting later).
 - Thrifty mode (config.thrifty): the owner's PreAccept and Accept at ballot 0 go
   first only to the peers a quorum needs, best-ranked first (`set_peer_order`), and to
-  every peer when the widening timer fires. Who is asked never matters for safety,
-  only for latency; recoveries always ask everyone.
+  every peer when the widening timer fires; peers that stayed silent then are ranked
+  last until heard from. Who is asked never matters for safety, only for latency;
+  recoveries always ask everyone.
 - Fast path: n - e PreAcceptOk (the owner's own included) all reporting exactly D0 ->
   commit (c, D0) at ballot 0. Otherwise, with n - f replies and the fast path
   impossible or too slow: Accept the union at ballot 0, commit on n - f AcceptOk.
@@ -38,7 +39,7 @@ show the checks catch each one. They are never enabled outside tests.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from epaxdb.command import Batch, Command, Footprint
@@ -113,7 +114,7 @@ class _Leading:
 
     replies: dict[ReplicaId, Deps] = field(default_factory=dict)
     fast_deadline_ms: float | None = None
-    asked: int = 0  # peers sent the PreAccept (fewer than all in thrifty mode)
+    asked: tuple[ReplicaId, ...] = ()  # peers sent the PreAccept (fewer in thrifty mode)
 
 
 class Replica(RecoveryRole, GossipRole):
@@ -140,6 +141,7 @@ class Replica(RecoveryRole, GossipRole):
         # by latency, each replica starts with its successors (spreads the load).
         self._peer_order = tuple((replica_id + k) % self._n for k in range(1, self._n))
         self._widen_ms = config.thrifty_widen_ms
+        self._silent: set[ReplicaId] = set()  # see _note_silent
         self._rng = rng
         self._mutations = mutations
         self._now_ms = 0.0
@@ -183,6 +185,8 @@ class Replica(RecoveryRole, GossipRole):
     def receive(self, sender: ReplicaId, message: Message) -> None:
         if not 0 <= sender < self._n or sender == self.replica_id:
             return
+        if self._silent:
+            self._silent.discard(sender)
         handler = _HANDLERS.get(type(message))
         if handler is not None:
             handler(self, sender, message)
@@ -406,7 +410,7 @@ class Replica(RecoveryRole, GossipRole):
         replied = len(leading.replies)
         if replied < self.config.slow_quorum:
             return
-        fast_possible = matching + (leading.asked + 1 - replied) >= self.config.fast_quorum
+        fast_possible = matching + (len(leading.asked) + 1 - replied) >= self.config.fast_quorum
         if fast_possible and not timed_out:
             if leading.fast_deadline_ms is None:
                 leading.fast_deadline_ms = self._now_ms + self.config.fast_path_wait_ms
@@ -435,24 +439,39 @@ class Replica(RecoveryRole, GossipRole):
             # A recovery is never thrifty: waiting to widen while another replica's
             # recovery timer runs only invites a duel (seen as a livelock in simulation).
             self._broadcast(message)
-            asked = len(self._peer_ids)
+            asked = self._peer_ids
         self._arm(instance, self._first_retransmit_ms(asked))
         self._try_commit_accepted(instance)
 
-    def _send_to_quorum(self, message: Message, quorum: int) -> int:
+    def _send_to_quorum(self, message: Message, quorum: int) -> tuple[ReplicaId, ...]:
         """Send a vote request to every peer, or in thrifty mode to the `quorum - 1`
-        best-ranked ones (the rest are asked when the first timer fires). Returns how
-        many peers were asked."""
+        best-ranked ones that have not gone silent (the rest are asked when the first
+        timer fires). Returns the peers asked."""
         if not self.config.thrifty:
             self._broadcast(message)
-            return len(self._peer_ids)
-        chosen = self._peer_order[: quorum - 1]
+            return self._peer_ids
+        order = self._peer_order
+        if self._silent:
+            order = tuple(p for p in order if p not in self._silent) + tuple(
+                p for p in order if p in self._silent
+            )
+        chosen = order[: quorum - 1]
         for peer in chosen:
             self._send(peer, message)
-        return len(chosen)
+        return chosen
 
-    def _first_retransmit_ms(self, asked: int) -> float:
-        if asked < len(self._peer_ids):
+    def _note_silent(self, asked: Sequence[ReplicaId], replied: Iterable[ReplicaId]) -> None:
+        """Thrifty mode had to widen: the peers asked that did not answer are ranked
+        last until they are heard from again. The driver's ranking (round-trip times)
+        learns nothing from a peer that is down, and re-asking it first made every new
+        instance wait out the widening timer, while other replicas' recovery timers
+        turned those instances into NOPs (a near-livelock in simulation: 5 replicas,
+        two down, seed 1087)."""
+        answered = set(replied)
+        self._silent.update(peer for peer in asked if peer not in answered)
+
+    def _first_retransmit_ms(self, asked: Sequence[ReplicaId]) -> float:
+        if len(asked) < len(self._peer_ids):
             return min(self._widen_ms, self.config.retransmit_ms)
         return self.config.retransmit_ms
 
@@ -593,8 +612,10 @@ class Replica(RecoveryRole, GossipRole):
                 # Deciding sends the Accept (or Commit) and arms its own timer.
                 self._try_decide(instance, leading, timed_out=True)
             if instance_id in self._leading:
+                if len(leading.asked) < len(self._peer_ids):
+                    self._note_silent(leading.asked, leading.replies)
                 self._retransmit_pre_accept(instance, leading)
-                leading.asked = len(self._peer_ids)  # widened, if thrifty
+                leading.asked = self._peer_ids  # widened, if thrifty
                 self._arm(instance, self.config.retransmit_ms)
             return
         tally = self._accepts.get(instance_id)

@@ -52,6 +52,27 @@ def test_a_silent_peer_makes_the_owner_widen_to_every_peer() -> None:
     assert cluster.replicas[0].stats.fast_commits == 1
 
 
+def test_a_peer_that_stayed_silent_is_asked_last_until_it_is_heard_from() -> None:
+    """A driver's round-trip ranking learns nothing from a peer that is down; asking it
+    first made every instance wait out the widening timer (simulation, seed 1087)."""
+    cluster = thrifty(5, thrifty_widen_ms=10.0, retransmit_ms=50.0)
+    cluster.crash(2)  # ranked second
+    first = cluster.propose(0, write("a", "x"))
+    cluster.run()
+    cluster.tick(25.0, replicas=[0])  # widens to 3 and 4
+    cluster.run()
+    assert cluster.committed_value(first) is not None
+    cluster.drop(lambda e: e.to == 2)  # lost: replica 2 is down
+    cluster.propose(0, write("b", "y"))
+    assert recipients(cluster, PreAccept) == [1, 3]  # the silent peer is ranked last
+    cluster.run()
+    cluster.restart(2)
+    cluster.propose(2, write("c", "z"))
+    cluster.run()  # replica 0 hears from replica 2 again
+    cluster.propose(0, write("d", "w"))
+    assert recipients(cluster, PreAccept) == [1, 2]
+
+
 def test_a_conflict_among_the_asked_goes_to_the_slow_path_with_a_thrifty_accept() -> None:
     cluster = thrifty(5)
     earlier = cluster.propose(1, write("b", "x"))
