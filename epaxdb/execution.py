@@ -167,7 +167,7 @@ def plan_execution(
                 continue
             frames.pop()
             if frames:
-                parent, _, parent_witness = frames[-1]
+                parent = frames[-1][0]
                 parent_id = parent.instance_id
                 lowlink[parent_id] = min(lowlink[parent_id], lowlink[node])
             if lowlink[node] != index_of[node]:
