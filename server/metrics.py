@@ -47,6 +47,8 @@ _COUNTERS = (
     ("commands_executed", "epaxdb_commands_executed", "Commands (transactions) executed"),
     ("log_syncs", "epaxdb_log_syncs", "fsyncs of the instance log"),
     ("timed_out", "epaxdb_requests_timed_out", "Submitted requests answered outcome unknown"),
+    ("resubmitted", "epaxdb_requests_resubmitted",
+     "Requests refused without effect (schema changed) and submitted again"),
     ("previews", "epaxdb_previews", "Interactive transaction previews run"),
     ("messages_dropped_malformed", "epaxdb_messages_dropped_malformed",
      "Peer messages that did not decode"),

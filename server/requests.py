@@ -176,6 +176,8 @@ def request_id(body: Mapping[str, Any]) -> str | None:
             "bad_request",
             f'"request_id" must be a string of 1..{MAX_REQUEST_ID_CHARS} characters',
         )
+    if "\x00" in value:  # reserved for resubmissions (epaxdb.runtime.sql_machine)
+        raise BadRequest("bad_request", '"request_id" must not contain a NUL character')
     return value
 
 

@@ -39,6 +39,17 @@ class InteractiveCommit:
     context: Any
 
 
+@dataclass(frozen=True, slots=True)
+class Resubmission:
+    """Submit the request again under `request_id`: an id derived from the refused
+    one, the same on every replica and for every retry, so a client retrying the
+    original id follows the same chain and at most one link of it takes effect.
+    `fresh`: the refusal was just made (not a stored one found again)."""
+
+    request_id: str
+    fresh: bool
+
+
 class StateMachine(Protocol):
     # What every replica of a cluster must agree on (sent in the handshake).
     engine_version: str
@@ -77,6 +88,16 @@ class StateMachine(Protocol):
         """Interactive transactions (state-machine thread): run a prepared preview on
         the current state without changing it; past `deadline` (`time.monotonic()`),
         raise `PreviewTimedOut`."""
+        ...
+
+    def resubmission(self, result: Any) -> Resubmission | None:
+        """If `result` refused its command at its place in the order without any effect
+        and the same request may simply run again (the SQL machine: `schema_changed`),
+        how to submit it again; else None."""
+        ...
+
+    def as_answer(self, result: Any, request_id: str) -> Any:
+        """`result` (of a resubmission) as the answer to the client's `request_id`."""
         ...
 
     def barrier(self, request_id: str) -> Command:

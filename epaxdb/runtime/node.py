@@ -99,6 +99,9 @@ logger = logging.getLogger("epaxdb.node")
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 _FORGET_INTERVAL_S = 1.0
+# How many times `submit` resubmits a request refused anew at its place in the order
+# (schema_changed: DDL raced its analysis) before answering the refusal.
+MAX_RESUBMISSIONS = 3
 _RANKING_INTERVAL_S = 0.1
 DEFAULT_RESULT_RETENTION_S = 24 * 3600.0
 # Each replica proposes a purge this many times per retention period.
@@ -152,6 +155,7 @@ class NodeCounters:
     submitted: int = 0
     answered: int = 0
     timed_out: int = 0
+    resubmitted: int = 0  # refused at their place without effect, submitted again
     previews: int = 0
     purges_proposed: int = 0
     pending_peak: int = 0
@@ -348,6 +352,26 @@ class Node:
         request_id = request_id or uuid.uuid4().hex
         if interactive is not None:
             request = InteractiveCommit(request, interactive)
+        attempt_id, fresh_refusals = request_id, 0
+        while True:
+            result = await self._submit_once(request, attempt_id, read_only, deadline)
+            again = self._machine.resubmission(result)
+            if again is None:
+                break
+            # Refused at its place in the order without effect (the SQL machine: the
+            # schema changed since the analysis): analyse and submit it again, under the
+            # next id of its chain so that a retry of `request_id` anywhere follows
+            # the same chain and at most one link takes effect.
+            fresh_refusals += again.fresh
+            if fresh_refusals > MAX_RESUBMISSIONS:
+                break
+            self.counters.resubmitted += 1
+            attempt_id = again.request_id
+        return self._machine.as_answer(result, request_id)
+
+    async def _submit_once(
+        self, request: Any, request_id: str, read_only: bool, deadline: float
+    ) -> Any:
         if request_id not in self._pending:
             command = await self._with_fresh_schema(
                 lambda: self._machine.prepare(request, request_id, read_only=read_only),
@@ -408,9 +432,20 @@ class Node:
         return await self._on(self._machine_thread, self._machine.read_local, prepared)
 
     async def lookup(self, request_id: str) -> Any | None:
-        """The stored result of the request id if this replica executed it, else None."""
+        """The stored result of the request id if this replica executed it, else None;
+        for a request that was resubmitted (`submit`), the result of the last link
+        of its chain executed here."""
         self._check_serving()
-        return await self._on(self._machine_thread, self._machine.lookup, request_id)
+        found = await self._on(self._machine_thread, self._machine.lookup, request_id)
+        while found is not None:
+            again = self._machine.resubmission(found)
+            if again is None:
+                break
+            later = await self._on(self._machine_thread, self._machine.lookup, again.request_id)
+            if later is None:
+                break
+            found = later
+        return None if found is None else self._machine.as_answer(found, request_id)
 
     async def _catch_up_to(self, after: After | None, timeout_s: float) -> None:
         if isinstance(after, Position):

@@ -49,7 +49,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import msgpack
@@ -74,6 +74,7 @@ from epaxdb.runtime.interactive import (
 )
 from epaxdb.runtime.machine import (
     InteractiveCommit,
+    Resubmission,
     instances_fully_executed,
     marker,
     markers_at_or_below,
@@ -98,6 +99,17 @@ from epaxdb.storage import (
 )
 
 logger = logging.getLogger("epaxdb.sql_machine")
+
+# Resubmissions of a request id R are R NUL 2, R NUL 3, ...: no client id collides
+# with them, since the HTTP API refuses a NUL in a request id.
+RESUBMISSION_SEPARATOR = "\x00"
+
+
+def resubmission_id(request_id: str) -> str:
+    base, separator, attempt = request_id.rpartition(RESUBMISSION_SEPARATOR)
+    if separator and attempt.isdigit():
+        return f"{base}{RESUBMISSION_SEPARATOR}{int(attempt) + 1}"
+    return f"{request_id}{RESUBMISSION_SEPARATOR}2"
 
 PAYLOAD_VERSION = 3
 PURGE_KIND = "purge"
@@ -451,6 +463,21 @@ class SqlStateMachine:
 
     def lookup(self, request_id: str) -> TransactionResult | None:
         return self._db.stored_result(request_id)
+
+    def resubmission(self, result: Any) -> Resubmission | None:
+        """A transaction answered `schema_changed` was analysed under a schema its
+        place in the order no longer has; it changed nothing, so it runs again, under
+        the next id of its chain (`resubmission_id`)."""
+        if not isinstance(result, TransactionResult) or result.error is None:
+            return None
+        if result.error.code != SCHEMA_CHANGED:
+            return None
+        return Resubmission(resubmission_id(result.request_id), fresh=not result.duplicate)
+
+    def as_answer(self, result: Any, request_id: str) -> Any:
+        if isinstance(result, TransactionResult) and result.request_id != request_id:
+            return replace(result, request_id=request_id)
+        return result
 
     def executed_count(self) -> int:
         return self._db.executed_count()

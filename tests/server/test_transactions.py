@@ -68,6 +68,7 @@ REFUSED: list[tuple[Any, str, int | None]] = [
     (tx(("SELECT ?", [{"$blob": "not base64!"}])), "bad_request", 0),
     (tx("SELECT 1", request_id=5), "bad_request", None),
     (tx("SELECT 1", request_id="x" * 257), "bad_request", None),
+    (tx("SELECT 1", request_id="a\x00b"), "bad_request", None),  # NUL: resubmissions'
     (tx("SELECT 1", timeout_ms=True), "bad_request", None),
     (tx("SELECT 1", timeout_ms=0), "bad_request", None),
     (tx("SELECT 1", interactive=[1]), "bad_request", None),
