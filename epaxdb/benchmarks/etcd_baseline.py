@@ -26,7 +26,7 @@ from epaxdb.benchmarks.http_ops import EtcdPuts
 from epaxdb.benchmarks.loadgen import LoadPlan, Placement, run_load
 from epaxdb.benchmarks.observe import ProgressLine, WindowSampler, total_cpu_s
 from epaxdb.benchmarks.stats import latency_summary
-from epaxdb.runtime.local_cluster import free_port
+from epaxdb.runtime.local_cluster import free_ports
 
 MEMBERS = 3
 _HEALTHY_TIMEOUT_S = 40.0
@@ -51,8 +51,8 @@ class EtcdCluster:
         self.binary = binary
         self.root = root
         self.host = host
-        self.client_ports = [free_port(host) for _ in range(MEMBERS)]
-        self.peer_ports = [free_port(host) for _ in range(MEMBERS)]
+        ports = free_ports(2 * MEMBERS, host)
+        self.client_ports, self.peer_ports = ports[:MEMBERS], ports[MEMBERS:]
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def url(self, member: int) -> str:

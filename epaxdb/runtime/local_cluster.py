@@ -44,6 +44,17 @@ def free_port(host: str = "127.0.0.1") -> int:
     return free_base_port(1, host, spacing=0)
 
 
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct ports, each free now. (Drawn one by one they may repeat: two
+    replicas given one port made a cluster test time out, 1 run in ~1,000.)"""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port(host)
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
 def free_base_port(size: int = 3, host: str = "127.0.0.1", *, spacing: int = 1000) -> int:
     """A `--base-port` whose HTTP ports (base + i) and peer ports (base + spacing + i)
     are all free now."""
@@ -84,8 +95,8 @@ class LocalCluster:
         self.log_level = log_level
         self.host = host
         if base_port is None:
-            self.peer_ports = [free_port(host) for _ in range(size)]
-            self.http_ports = [free_port(host) for _ in range(size)]
+            ports = free_ports(2 * size, host)
+            self.peer_ports, self.http_ports = ports[:size], ports[size:]
         else:
             self.http_ports = [base_port + i for i in range(size)]
             self.peer_ports = [base_port + 1000 + i for i in range(size)]

@@ -104,9 +104,13 @@ def balance_total_at(cluster: LocalCluster, replica_id: int) -> int:
 
 def started(tmp_path: Path, size: int) -> LocalCluster:
     cluster = LocalCluster(tmp_path, size)
-    cluster.start_all()
-    cluster.wait_ready()
-    one(cluster, 0, SCHEMA)
+    try:
+        cluster.start_all()
+        cluster.wait_ready()
+        one(cluster, 0, SCHEMA)
+    except BaseException:
+        cluster.stop_all()  # or the replicas started outlive the test
+        raise
     return cluster
 
 

@@ -21,7 +21,7 @@ from epaxdb.commands.serve import AnalyzerKeys
 from epaxdb.runtime.datadir import DataDirectory
 from epaxdb.runtime.errors import InvalidRequest
 from epaxdb.runtime.interactive import PreviewAnswer
-from epaxdb.runtime.local_cluster import free_port
+from epaxdb.runtime.local_cluster import free_ports
 from epaxdb.runtime.machine import InteractiveCommit
 from epaxdb.runtime.node import Node, NodeSettings
 from epaxdb.runtime.sql_machine import SqlStateMachine, TransactionPayload
@@ -39,7 +39,7 @@ Scenario = Callable[[list[Node]], Awaitable[None]]
 
 def with_nodes(tmp_path: Path, scenario: Scenario, *, max_age_ms: int = 60_000) -> None:
     async def main() -> None:
-        peers = {i: Address("127.0.0.1", free_port()) for i in range(3)}
+        peers = {i: Address("127.0.0.1", port) for i, port in enumerate(free_ports(3))}
 
         def open_machine(directory: DataDirectory) -> SqlStateMachine:
             database = StateDatabase.open(directory.state_db_path)

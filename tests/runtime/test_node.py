@@ -19,7 +19,7 @@ from epaxdb.messages import Gossip
 from epaxdb.records import Execution, Outgoing
 from epaxdb.runtime import log as log_module
 from epaxdb.runtime.errors import NotCaughtUp, OutcomeUnknown, Unavailable
-from epaxdb.runtime.local_cluster import free_port
+from epaxdb.runtime.local_cluster import free_ports
 from epaxdb.runtime.log import open_log
 from epaxdb.runtime.node import Node, NodeSettings
 from epaxdb.runtime.transport import Address
@@ -31,7 +31,7 @@ class Cluster:
     def __init__(self, root: Path, size: int, compact_threshold_bytes: int = 1 << 25) -> None:
         self.root = root
         self.compact_threshold_bytes = compact_threshold_bytes
-        self.addresses = {i: Address("127.0.0.1", free_port()) for i in range(size)}
+        self.addresses = {i: Address("127.0.0.1", port) for i, port in enumerate(free_ports(size))}
         self.machines = {i: CounterMachine() for i in range(size)}
         self.nodes: dict[int, Node] = {}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from epaxdb.commands.serve import AnalyzerKeys
 from epaxdb.records import Execution
 from epaxdb.runtime.datadir import DataDirectory
-from epaxdb.runtime.local_cluster import free_port
+from epaxdb.runtime.local_cluster import free_ports
 from epaxdb.runtime.node import Node, NodeSettings
 from epaxdb.runtime.sql_machine import SqlStateMachine
 from epaxdb.runtime.transport import Address
@@ -33,7 +33,7 @@ def run(test: Callable[[], Awaitable[None]]) -> None:
 
 async def start_nodes(tmp_path: Path, lagging: int) -> list[Node]:
     """Three nodes with the SQL machine; replica `lagging` applies every batch late."""
-    peers = {i: Address("127.0.0.1", free_port()) for i in range(3)}
+    peers = {i: Address("127.0.0.1", port) for i, port in enumerate(free_ports(3))}
     nodes = []
     for replica_id in range(3):
         machine_class = LaggingSqlMachine if replica_id == lagging else SqlStateMachine

@@ -18,7 +18,7 @@ from epaxdb.ids import InstanceId
 from epaxdb.records import Execution
 from epaxdb.runtime import sql_machine
 from epaxdb.runtime.datadir import DataDirectory
-from epaxdb.runtime.local_cluster import free_port
+from epaxdb.runtime.local_cluster import free_ports
 from epaxdb.runtime.node import Node, NodeSettings
 from epaxdb.runtime.sql_machine import SqlStateMachine
 from epaxdb.runtime.transport import Address
@@ -37,7 +37,7 @@ class Nodes:
 
     def __init__(self, root: Path, **settings: Any) -> None:
         self.root = root
-        self.peers = {i: Address("127.0.0.1", free_port()) for i in range(3)}
+        self.peers = {i: Address("127.0.0.1", port) for i, port in enumerate(free_ports(3))}
         self.extra = settings
         self.nodes: dict[int, Node] = {}
 

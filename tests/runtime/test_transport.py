@@ -14,7 +14,7 @@ from epaxdb.ids import InstanceId, ReplicaId
 from epaxdb.messages import PROTOCOL_VERSION, CommitQuery, Message
 from epaxdb.records import Outgoing
 from epaxdb.runtime.handshake import Hello
-from epaxdb.runtime.local_cluster import free_port
+from epaxdb.runtime.local_cluster import free_port, free_ports
 from epaxdb.runtime.transport import Address, Transport
 
 SETTINGS = (("foreign_keys", "on"), ("recursive_triggers", "on"))
@@ -40,7 +40,7 @@ class Pair:
                  sender_secret: bytes | None = None, receiver_secret: bytes | None = None,
                  queue_limit: int = 10_000, delays_s: dict[int, float] | None = None,
                  ) -> None:  # fmt: skip
-        self.addresses = {i: Address("127.0.0.1", free_port()) for i in (0, 1)}
+        self.addresses = {i: Address("127.0.0.1", port) for i, port in enumerate(free_ports(2))}
         self.received: list[tuple[ReplicaId, Message]] = []
         self.arrivals: list[float] = []  # loop time of each receipt
         self.sender = Transport(

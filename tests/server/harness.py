@@ -20,7 +20,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from epaxdb.commands.serve import open_sql_machine
-from epaxdb.runtime.local_cluster import free_port
+from epaxdb.runtime.local_cluster import free_ports
 from epaxdb.runtime.node import Node, NodeSettings
 from epaxdb.runtime.transport import Address
 from server.app import make_app
@@ -45,7 +45,7 @@ class ApiCluster:
     def __init__(self, root: Path, size: int, settings: ServerSettings) -> None:
         self.root = root
         self.settings = settings
-        self.addresses = {i: Address("127.0.0.1", free_port()) for i in range(size)}
+        self.addresses = {i: Address("127.0.0.1", port) for i, port in enumerate(free_ports(size))}
         self.nodes: dict[int, Node] = {}
         self.clients: dict[int, TestClient] = {}
 
