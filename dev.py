@@ -29,7 +29,7 @@ def _venv_python() -> Path:
 
 
 def ensure_venv() -> Path:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 (dev.py runs on any python3 and says why not)
         sys.exit(f"epaxdb needs Python 3.11 or newer, this is {sys.version.split()[0]}")
     python = _venv_python()
     if not python.exists():

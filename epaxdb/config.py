@@ -45,7 +45,7 @@ class ClusterConfig:
 
     @staticmethod
     def for_size(
-        replica_count: int, fast_failures: int | None = None, **timers: float | int
+        replica_count: int, fast_failures: int | None = None, **timers: float
     ) -> ClusterConfig:
         max_failures = (replica_count - 1) // 2
         if fast_failures is None:

@@ -16,12 +16,11 @@ from __future__ import annotations
 from epaxdb.command import Footprint
 from epaxdb.ids import InstanceId
 
-
 _NONE: frozenset[InstanceId] = frozenset()
 
 
 class _Group:
-    __slots__ = ("whole_readers", "whole_writers", "item_readers", "item_writers", "all_items")
+    __slots__ = ("all_items", "item_readers", "item_writers", "whole_readers", "whole_writers")
 
     def __init__(self) -> None:
         self.whole_readers: set[InstanceId] = set()

@@ -19,19 +19,19 @@ _EMPTY_FOOTPRINT = Footprint.of(NOP)
 
 class Instance:
     __slots__ = (
-        "instance_id",
-        "phase",
-        "ballot",
         "accepted_ballot",
+        "backoff",
+        "ballot",
         "batch",
+        "deadline_ms",
         "deps",
+        "executed",
+        "footprint",
         "initial_batch",
         "initial_deps",
-        "footprint",
-        "executed",
-        "deadline_ms",
+        "instance_id",
+        "phase",
         "timer_stage",
-        "backoff",
     )
 
     def __init__(self, instance_id: InstanceId) -> None:
@@ -103,8 +103,7 @@ class Instance:
         self.set_value(batch, deps)
         self.phase = Phase.COMMITTED
         self.accepted_ballot = ballot
-        if ballot > self.ballot:
-            self.ballot = ballot
+        self.ballot = max(self.ballot, ballot)
         self.deadline_ms = None
 
     def accept(self, ballot: Ballot, batch: Batch, deps: Deps) -> None:

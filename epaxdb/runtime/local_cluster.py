@@ -24,7 +24,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 
@@ -106,7 +106,7 @@ class LocalCluster:
         self.auth_token = auth_token_file.read_text().strip() if auth_token_file else None
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
 
-    def __enter__(self) -> LocalCluster:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:

@@ -201,8 +201,7 @@ class Transport:
             self._inbound[sender] = writer
             log_event(logger, logging.INFO, "peer_inbound_connected", peer=sender)
             await self._receive(sender, reader)
-        except (HandshakeRefused, RemoteProtocolError, OSError, asyncio.IncompleteReadError,
-                asyncio.TimeoutError) as error:  # fmt: skip
+        except (TimeoutError, HandshakeRefused, RemoteProtocolError, OSError, asyncio.IncompleteReadError) as error:  # fmt: skip
             if sender is not None:
                 log_event(logger, logging.INFO, "peer_inbound_closed", peer=sender,
                           reason=str(error) or type(error).__name__)  # fmt: skip
@@ -228,9 +227,12 @@ class Transport:
                 f"replica id {theirs.replica_id} is not a peer of replica "
                 f"{self.hello.replica_id}"
             )
-        if reason is None and self._secret is not None:
-            if not proof_is_valid(self._secret, ours.nonce, theirs, given_proof):
-                reason = "cluster secret does not match"
+        if (
+            reason is None
+            and self._secret is not None
+            and not proof_is_valid(self._secret, ours.nonce, theirs, given_proof)
+        ):
+            reason = "cluster secret does not match"
         if reason is not None:  # logged first: the peer may be gone before the verdict
             self._log_refusal(f"replica {theirs.replica_id}", reason, incoming=True)
         writer.write(encode_frame(encode_verdict(reason)))
@@ -370,8 +372,7 @@ class _Link:
             except HandshakeRefused as error:
                 reason = f"handshake refused: {error}"
                 backoff_s = self._backoff_max_s
-            except (OSError, RemoteProtocolError, asyncio.IncompleteReadError,
-                    asyncio.TimeoutError) as error:  # fmt: skip
+            except (TimeoutError, OSError, RemoteProtocolError, asyncio.IncompleteReadError) as error:  # fmt: skip
                 reason = str(error) or type(error).__name__
             finally:
                 was_connected, self.connected = self.connected, False

@@ -35,7 +35,7 @@ class CounterMachine:
     def prepare(self, request: Any, request_id: str, *, read_only: bool = False) -> Command:
         key, delta = request
         if not isinstance(key, str) or not isinstance(delta, int):
-            raise ValueError(f"bad counter request {request!r}")
+            raise ValueError(f"bad counter request {request!r}")  # noqa: TRY004 (a refusal)
         if read_only and delta:
             raise NotReadOnly(f"adding {delta} to {key!r} is not a read", 0)
         keys = frozenset({("c", key)})

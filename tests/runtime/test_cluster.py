@@ -72,7 +72,7 @@ class Load:
                     session, self.cluster.url(replica_id), statements,
                     request_id=request_id, timeout_ms=5_000,
                 )  # fmt: skip
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 self.failures["connection"] = self.failures.get("connection", 0) + 1
                 await asyncio.sleep(0.05)  # a killed replica: do not spin
                 continue
