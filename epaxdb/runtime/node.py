@@ -354,7 +354,11 @@ class Node:
             request = InteractiveCommit(request, interactive)
         attempt_id, fresh_refusals = request_id, 0
         while True:
-            result = await self._submit_once(request, attempt_id, read_only, deadline)
+            try:
+                result = await self._submit_once(request, attempt_id, read_only, deadline)
+            except OutcomeUnknown as unknown:
+                # A retry names the client's id, which walks the chain to this link.
+                raise OutcomeUnknown(request_id, str(unknown)) from None
             again = self._machine.resubmission(result)
             if again is None:
                 break

@@ -7,9 +7,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+import pytest
+
 from epaxdb.commands.serve import AnalyzerKeys
 from epaxdb.records import Execution
 from epaxdb.runtime.datadir import DataDirectory
+from epaxdb.runtime.errors import OutcomeUnknown
 from epaxdb.runtime.local_cluster import free_ports
 from epaxdb.runtime.node import Node, NodeSettings
 from epaxdb.runtime.sql_machine import SqlStateMachine
@@ -83,6 +86,31 @@ def test_a_transaction_analysed_before_a_racing_schema_change_is_resubmitted(
         assert looked_up is not None and looked_up.ok and looked_up.request_id == "ins-2"
         counted = await nodes[2].submit([("SELECT count(*) FROM t", [])], read_only=True)
         assert counted.statements[0].rows == ((2,),)
+        for node in nodes:
+            await node.stop()
+
+    run(scenario)
+
+
+def test_a_resubmission_that_times_out_is_outcome_unknown_under_the_clients_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(LaggingSqlMachine, "lag_s", 0.5)
+
+    async def scenario() -> None:
+        nodes = await start_nodes(tmp_path, lagging=2)
+        assert (await nodes[0].submit([("CREATE TABLE t(id INTEGER PRIMARY KEY)", [])])).ok
+        assert (await nodes[2].submit([("INSERT INTO t VALUES (1)", [])])).ok
+        assert (await nodes[0].submit([("ALTER TABLE t ADD COLUMN note TEXT", [])])).ok
+        # Replica 2 runs the ALTER and then the first try within about 1 s; the
+        # resubmission needs another 0.5 s, beyond the 1.3 s allowed.
+        with pytest.raises(OutcomeUnknown) as unknown:
+            await nodes[2].submit([("INSERT INTO t(id) VALUES (3)", [])], "ins-3", 1.3)
+        assert unknown.value.request_id == "ins-3"
+        assert nodes[2].counters.resubmitted == 1
+        # The retry under the client's id finds the link that took effect.
+        again = await nodes[2].submit([("INSERT INTO t(id) VALUES (3)", [])], "ins-3")
+        assert again.ok and again.request_id == "ins-3"
         for node in nodes:
             await node.stop()
 
