@@ -240,7 +240,9 @@ def open_sql_machine(
     directory: DataDirectory, max_transaction_age_ms: int = DEFAULT_MAX_AGE_MS
 ) -> SqlStateMachine:
     return SqlStateMachine(
-        StateDatabase.open(directory.state_db_path), AnalyzerKeys(),
+        # The log holds every committed command: the node calls `sync()` before it
+        # reports executions to peers, not at every commit (docs/storage.md).
+        StateDatabase.open(directory.state_db_path, sync_each_commit=False), AnalyzerKeys(),
         max_age_ms=max_transaction_age_ms,
     )  # fmt: skip
 

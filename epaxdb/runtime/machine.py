@@ -116,6 +116,13 @@ class StateMachine(Protocol):
         failure that another replica would not share raises StorageError."""
         ...
 
+    def sync(self) -> None:
+        """Make every execution applied so far durable. `apply` need not: the node
+        calls this before it tells peers that executions happened (they may then
+        forget the instances), and a machine restarted from its durable state
+        executes again the instances it lost."""
+        ...
+
     def executed_instances(self) -> frozenset[InstanceId]:
         """Instances whose execution is durable and not yet forgotten."""
         ...

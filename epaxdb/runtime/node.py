@@ -15,12 +15,14 @@ iteration, woken by an inbound message, a client proposal or the ticker (every
    each atomically with its executed marker; when a batch is applied, the futures of
    commands proposed here (matched by request id) get their results.
 
-Step 4 overlaps the next iterations, with two exceptions that keep the core's view
-of "executed" from outrunning the state database's durable one: a `Gossip` waits for
-the executions queued before it (it reports the executed prefix, from which peers
-derive the floor), and so does a `FloorRecord` before it is written (a restarted
-replica treats every slot at or below its durable floor as executed). Every other
-message leaves as soon as its records are durable.
+Step 4 overlaps the next iterations. Applying does not make the state durable (the
+log already holds every command it applies; docs/storage.md): the machine's `sync`
+does, and two things wait for one, queued on the machine thread behind the executions
+queued before them, because they would let an instance be forgotten while this
+replica could still lose its execution: a `Gossip` (it reports the executed prefix,
+from which peers derive the floor) and a `FloorRecord` before it is written (a
+restarted replica treats every slot at or below its durable floor as executed). Every
+other message leaves as soon as its records are durable.
 
 Catching up (the `after` of a request): a client may ask this replica to reflect an
 instance (`wait_executed`) or a position (`wait_position`) before serving it, e.g.
@@ -230,6 +232,9 @@ class Node:
         self._purger: asyncio.Task[None] | None = None
         self._floor_to_forget: tuple[int, ...] | None = None
         self._last_forget_s = 0.0
+        # Executions were queued on the machine thread since the last `sync` was.
+        self._unsynced = False
+        self._syncing: asyncio.Future[None] | None = None
         # Thrifty mode asks the peers that answer first: rank them by measured round trip.
         peers = [r for r in range(config.replica_count) if r != settings.replica_id]
         self._latency = PeerLatency(peers) if config.thrifty else None
@@ -739,13 +744,14 @@ class Node:
                 if ready:
                     self.counters.readies += 1
                     if ready.records:
-                        if applying is not None and _has_floor(ready.records):
-                            await applying
+                        durable = self._state_durable() if _has_floor(ready.records) else None
+                        if durable is not None:
+                            await durable
                         await self._on(self._log_thread, self._persist, ready.records)
                     if ready.messages:
                         if latency is not None:
                             latency.on_sent(self._loop.time(), ready.messages)
-                        self._send(ready.messages, applying)
+                        self._send(ready.messages)
                     if ready.executions:
                         applying = self._apply_later(ready.executions, replica.executed_prefix)
                 if self._catch_up or self._positions:
@@ -767,19 +773,28 @@ class Node:
         widen_ms = None if widen_s is None else max(1.0, widen_s * 1000.0)
         self._replica.set_peer_order(ranking, widen_ms)
 
-    def _send(self, messages: list[Outgoing], applying: asyncio.Future[Any] | None) -> None:
-        """Send now, except gossip while executions it reports are still being applied:
-        a gossip's executed prefix must be durable, since peers derive the floor from it."""
-        if applying is None or applying.done():
+    def _send(self, messages: list[Outgoing]) -> None:
+        """Send now, except gossip while executions it reports are not yet durable in
+        the state: peers derive the floor from a gossip's executed prefix."""
+        later = [m for m in messages if isinstance(m.message, Gossip)]
+        durable = self._state_durable() if later else None
+        if durable is None:
             self.transport.send(messages)
             return
-        now = [m for m in messages if not isinstance(m.message, Gossip)]
-        later = [m for m in messages if isinstance(m.message, Gossip)]
-        self.transport.send(now)
-        if later:
-            applying.add_done_callback(
-                lambda done: self.failure is None and self.transport.send(later)
-            )
+        self.transport.send([m for m in messages if not isinstance(m.message, Gossip)])
+        durable.add_done_callback(lambda _: self.failure is None and self.transport.send(later))
+
+    def _state_durable(self) -> asyncio.Future[None] | None:
+        """A future done once every execution queued so far is applied and durable in
+        the state (the machine's `sync`, queued behind them on the machine thread);
+        None if that is already so."""
+        if self._unsynced:
+            self._unsynced = False
+            self._syncing = self._loop.run_in_executor(self._machine_thread, self._machine.sync)
+            self._syncing.add_done_callback(self._fail_if_failed)
+        if self._syncing is None or self._syncing.done():
+            return None
+        return self._syncing
 
     async def _on(self, thread: ThreadPoolExecutor, work: Callable[..., T], *args: Any) -> T:
         return await self._loop.run_in_executor(thread, work, *args)
@@ -805,6 +820,7 @@ class Node:
         executions were taken, which the state reflects once they are applied."""
         future = self._loop.run_in_executor(self._machine_thread, self._apply, executions)
         future.add_done_callback(partial(self._on_applied, executions, prefix))
+        self._unsynced = True
         return future
 
     def _apply(self, executions: list[Execution]) -> list[tuple[str, Any]]:

@@ -111,6 +111,7 @@ def resubmission_id(request_id: str) -> str:
         return f"{base}{RESUBMISSION_SEPARATOR}{int(attempt) + 1}"
     return f"{request_id}{RESUBMISSION_SEPARATOR}2"
 
+
 PAYLOAD_VERSION = 3
 PURGE_KIND = "purge"
 # One SQLite transaction (one fsync) covers at most this many commands, and stops
@@ -490,6 +491,9 @@ class SqlStateMachine:
         if old:
             self._db.forget_markers(old)
             self._markers.difference_update(old)
+
+    def sync(self) -> None:
+        self._db.sync()
 
     def state_hash(self) -> str:
         return self._db.state_hash()

@@ -5,12 +5,21 @@ Theory of operation.
 Opening. `StateDatabase.open(path)` makes sure SQLite's 'localtime' means UTC in this
 process (`timezone`), opens the file (or ":memory:") through a private VFS whose clock
 the engine sets (`clock`), applies the cluster SQL settings (`settings`), switches a file
-to WAL with `synchronous=FULL`, overrides random()/randomblob() with seeded versions
+to WAL, overrides random()/randomblob() with seeded versions
 (`seeded_random`), creates the bookkeeping tables (`bookkeeping`) and installs the
 statement guard (`guard`). One thread uses a `StateDatabase` at a time.
 
+Durability. By default every commit is durable when it returns (`synchronous=FULL`:
+an fsync of the WAL per commit). Opened with `sync_each_commit=False` (a replica: its
+log holds every committed command, so a commit lost to a power failure is executed
+again on restart) a commit only reaches the operating system (`synchronous=NORMAL`,
+which keeps the file consistent but not durable) and `sync()` makes every commit so
+far durable: it fsyncs the WAL, which holds every commit since the last checkpoint,
+and SQLite fsyncs the database file at each checkpoint before the WAL is reused.
+A process crash loses nothing either way: the data is in the kernel's page cache.
+
 Executing (`execute_batch`). A batch of replicated commands runs in ONE SQLite
-transaction (BEGIN IMMEDIATE ... COMMIT: one commit, one fsync), so a crash at any point
+transaction (BEGIN IMMEDIATE ... COMMIT: one commit, at most one fsync), so a crash at any point
 leaves either all of it or none. Each transaction of the batch, in order:
 
 1. If the request id was applied before, record the marker and return the stored
@@ -130,9 +139,15 @@ def sqlite_version() -> str:
 
 class StateDatabase:
     def __init__(
-        self, db: apsw.Connection, vfs: TransactionClockVFS, settings: ClusterSqlSettings
+        self,
+        db: apsw.Connection,
+        vfs: TransactionClockVFS,
+        settings: ClusterSqlSettings,
+        *,
+        wal_path: str | None = None,
     ) -> None:
         self._db = db
+        self._wal_path = wal_path
         self._vfs = vfs
         self.settings = settings
         self._random = RandomFunctions(db)
@@ -151,9 +166,14 @@ class StateDatabase:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str], settings: ClusterSqlSettings | None = None
+        cls,
+        path: str | os.PathLike[str],
+        settings: ClusterSqlSettings | None = None,
+        *,
+        sync_each_commit: bool = True,
     ) -> StateDatabase:
-        """Open (creating if needed) a state database; ":memory:" for a private one."""
+        """Open (creating if needed) a state database; ":memory:" for a private one.
+        `sync_each_commit=False`: commits are durable only after `sync()`."""
         ensure_utc_localtime()
         settings = settings or ClusterSqlSettings()
         vfs = TransactionClockVFS()
@@ -168,9 +188,11 @@ class StateDatabase:
                 (mode,) = db.execute("PRAGMA journal_mode = WAL", can_cache=False).fetchone()
                 if str(mode).lower() != "wal":
                     raise ConfigError(f"{filename}: cannot use WAL (journal_mode={mode})")
-                db.execute("PRAGMA synchronous = FULL", can_cache=False)
+                synchronous = "FULL" if sync_each_commit else "NORMAL"
+                db.execute(f"PRAGMA synchronous = {synchronous}", can_cache=False)
             apply_settings(db, settings)
-            return cls(db, vfs, settings)
+            wal_path = None if filename == ":memory:" else filename + "-wal"
+            return cls(db, vfs, settings, wal_path=wal_path)
         except apsw.Error as exc:
             db.close()
             vfs.unregister()
@@ -179,6 +201,27 @@ class StateDatabase:
             db.close()
             vfs.unregister()
             raise
+
+    def sync(self) -> None:
+        """Make every transaction committed so far durable (see "Durability")."""
+        self._check_usable()
+        if self._wal_path is None:
+            return
+        try:
+            fd = os.open(self._wal_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return  # no WAL: everything was checkpointed into the (synced) database file
+        except OSError as exc:
+            self._stop(exc)
+            raise SqliteFailure("IOERR", f"cannot open {self._wal_path}: {exc}") from exc
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            # After a failed fsync the kernel may have dropped the dirty pages: stop.
+            self._stop(exc)
+            raise SqliteFailure("IOERR_FSYNC", f"cannot sync {self._wal_path}: {exc}") from exc
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         if self._stopped == "closed":

@@ -31,6 +31,7 @@ class CounterMachine:
         self.results: dict[str, int] = {}  # request id -> result (deduplication)
         self.applied: list[str] = []  # request ids in execution order
         self.executions = 0
+        self.syncs = 0
 
     def prepare(self, request: Any, request_id: str, *, read_only: bool = False) -> Command:
         key, delta = request
@@ -85,6 +86,9 @@ class CounterMachine:
                 self.executions += 1
             results.append(self.results[command.request_id])
         return results
+
+    def sync(self) -> None:
+        self.syncs += 1
 
     def executed_instances(self) -> frozenset[InstanceId]:
         return instances_fully_executed(self.markers)

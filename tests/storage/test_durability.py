@@ -130,3 +130,62 @@ def test_a_closed_database_refuses_calls(db: StateDatabase) -> None:
     db.close()
     with pytest.raises(DatabaseStopped):
         db.execute_transaction(txn("SELECT 1"))
+
+
+def _fsynced_inodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    inodes: list[int] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        inodes.append(os.fstat(fd).st_ino)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    return inodes
+
+
+def _synchronous(db: StateDatabase) -> int:
+    (value,) = db._db.execute("PRAGMA synchronous").fetchone()  # the guard refuses it to clients
+    return int(value)
+
+
+def test_a_deferred_commit_waits_for_sync_and_sync_fsyncs_the_wal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "state.db"
+    with StateDatabase.open(path, sync_each_commit=False) as db:
+        assert _synchronous(db) == 1  # NORMAL: no fsync per commit
+        ok(db, *SETUP)
+        inodes = _fsynced_inodes(monkeypatch)
+        db.sync()
+        assert inodes == [os.stat(f"{path}-wal").st_ino]  # where every commit since
+        # the last checkpoint is; checkpoints fsync the database file themselves
+    with StateDatabase.open(path) as db:
+        assert _synchronous(db) == 2  # FULL, the default
+        assert rows(db, "SELECT v FROM t") == [("before",)]
+
+
+def test_a_failed_sync_stops_the_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with StateDatabase.open(tmp_path / "state.db", sync_each_commit=False) as db:
+        ok(db, *SETUP)
+
+        def failing_fsync(fd: int) -> None:
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(os, "fsync", failing_fsync)
+        with pytest.raises(SqliteFailure, match="cannot sync"):
+            db.sync()
+        monkeypatch.undo()
+        # The kernel may have dropped the pages it could not write: no second chance.
+        with pytest.raises(DatabaseStopped):
+            db.sync()
+        with pytest.raises(DatabaseStopped):
+            ok(db, "INSERT INTO t VALUES (2, 'after')")
+
+
+def test_sync_of_a_private_database_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    with StateDatabase.open(":memory:", sync_each_commit=False) as db:
+        ok(db, *SETUP)
+        inodes = _fsynced_inodes(monkeypatch)
+        db.sync()
+        assert inodes == []
