@@ -3,8 +3,8 @@
 - targets: `transfer` on 3 replicas beside single-node SQLite and a 3-member etcd
   (same clients), and one client's latency beside etcd's one-client latency;
 - experiment 1: `update` throughput at each conflict rate, for each cluster size,
-  EPaxos and the Multi-Paxos mode, protocol batching on and off, and the single-node
-  SQLite baseline of the same transactions;
+  EPaxos (plain and thrifty) and the Multi-Paxos mode, protocol batching on and off,
+  and the single-node SQLite baseline of the same transactions;
 - experiment 2: per-site latency under a WAN profile, EPaxos (plain and thrifty) and
   Multi-Paxos with its leader in California;
 - experiment 3: availability, EPaxos with replica 0 killed and Multi-Paxos with its
@@ -67,6 +67,7 @@ class Plan:
     conflicts: tuple[float, ...] = (0, 2, 25, 100)
     replica_counts: tuple[int, ...] = (3, 5)
     batching: tuple[bool, ...] = (True, False)
+    conflict_thrifty: bool = True  # experiment 1 also runs EPaxos in thrifty mode
     etcd: bool = True  # the etcd baselines of the targets (skipped when not installed)
     wan: str = "paper5"
     wan_thrifty: bool = True  # experiment 2 also runs EPaxos in thrifty mode
@@ -94,7 +95,8 @@ PLANS = {
     # Checks the pipeline, not the system: every experiment, the smallest matrix.
     "smoke": Plan(
         "smoke", duration_s=0.4, warmup_s=0.2, repeats=1, clients=4, rows=200,
-        conflicts=(0, 100), replica_counts=(3,), batching=(True,), etcd=False, wan="paper3",
+        conflicts=(0, 100), replica_counts=(3,), batching=(True,), conflict_thrifty=False,
+        etcd=False, wan="paper3",
         wan_thrifty=False, wan_clients=3, wan_duration_s=0.8, wan_warmup_s=0.4,
         availability_clients=3, availability_duration_s=2.0, availability_warmup_s=0.2,
         kill_at_s=0.4, restart_at_s=1.0, curve_clients=(1, 2), curve_duration_s=0.4,
@@ -178,11 +180,15 @@ def _targets(plan: Plan, note: Progress) -> dict[str, Any]:
 
 def _throughput_vs_conflict(plan: Plan, note: Progress) -> dict[str, Any]:
     points: list[dict[str, Any]] = []
+    orderings = [("epaxos", False)]
+    if plan.conflict_thrifty:
+        orderings.append(("epaxos", True))
+    orderings += [(protocol, False) for protocol in PROTOCOLS if protocol != "epaxos"]
     for replicas in plan.replica_counts:
-        for protocol in PROTOCOLS:
+        for protocol, thrifty in orderings:
             for batch in plan.batching:
                 group = _settings(plan, Workload("update", plan.rows), replicas=replicas,
-                                  protocol=protocol, batch=batch)  # fmt: skip
+                                  protocol=protocol, batch=batch, thrifty=thrifty)  # fmt: skip
                 points += _conflict_group(plan, group, note)
     sqlite = {}
     for conflict in plan.conflicts:
@@ -209,7 +215,8 @@ def _conflict_group(plan: Plan, group: BenchSettings, note: Progress) -> list[di
             for index, conflict in enumerate(plan.conflicts):
                 settings = replace(group, workload=Workload("update", plan.rows, conflict))
                 note(
-                    f"experiment 1: {group.replicas} replicas, {group.protocol}, batching "
+                    f"experiment 1: {group.replicas} replicas, {group.protocol}"
+                    f"{' thrifty' if group.thrifty else ''}, batching "
                     f"{key['batch']}, {conflict:g} % conflicts"
                 )
                 run = _median_run(plan, lambda first, s=settings, i=index: measure(

@@ -114,26 +114,36 @@ def _one_client_p99(results: dict[str, Any]) -> Iterator[Check]:
     )
 
 
+_EPAXOS_MODES = ("epaxos", "epaxos thrifty")
+
+
+def _mode(point: dict[str, Any]) -> str:
+    """The row of experiment 1 a point belongs to: "epaxos", "epaxos thrifty" or
+    "multipaxos"."""
+    return point["protocol"] + (" thrifty" if point.get("thrifty") else "")
+
+
 def _points(results: dict[str, Any]) -> dict[tuple[int, str, str, float], dict[str, Any]]:
     experiment = results["experiment1-conflict"]
     return {
-        (p["replicas"], p["protocol"], p["batch"], p["conflict_pct"]): p
-        for p in experiment["points"]
+        (p["replicas"], _mode(p), p["batch"], p["conflict_pct"]): p for p in experiment["points"]
     }
+
+
+def _labelled(mode: str, label: str) -> str:
+    return f"{label}, thrifty" if mode.endswith("thrifty") else label
 
 
 def _conflict_keeps_throughput(results: dict[str, Any]) -> Iterator[Check]:
     points = _points(results)
-    groups = sorted({(r, b) for r, protocol, b, _ in points if protocol == "epaxos"})
+    groups = sorted({(m, r, b) for r, m, b, _ in points if m in _EPAXOS_MODES})
     if not groups or not {0, 100} <= {c for *_, c in points}:
         raise _Missing("the plan has no EPaxos points at 0 % and 100 %", skip=True)
-    for replicas, batch in groups:
-        label = f"{replicas} replicas, batching {batch}"
+    for mode, replicas, batch in groups:
+        label = _labelled(mode, f"{replicas} replicas, batching {batch}")
         try:
-            at_0 = _figure(points.get((replicas, "epaxos", batch, 0)), "throughput_tps", "0 %")
-            at_100 = _figure(
-                points.get((replicas, "epaxos", batch, 100)), "throughput_tps", "100 %"
-            )
+            at_0 = _figure(points.get((replicas, mode, batch, 0)), "throughput_tps", "0 %")
+            at_100 = _figure(points.get((replicas, mode, batch, 100)), "throughput_tps", "100 %")
         except _Missing as missing:
             yield Check(f"{_CONFLICT_TARGET} ({label})", "FAIL", f"not measured: {missing}")
             continue
@@ -148,17 +158,15 @@ def _conflict_keeps_throughput(results: dict[str, Any]) -> Iterator[Check]:
 def _epaxos_beats_multipaxos(results: dict[str, Any]) -> Iterator[Check]:
     points = _points(results)
     keys = sorted(
-        (r, b, c) for r, protocol, b, c in points
-        if protocol == "epaxos" and c <= EPAXOS_BEATS_MULTIPAXOS_UP_TO_PCT
+        (m, r, b, c) for r, m, b, c in points
+        if m in _EPAXOS_MODES and c <= EPAXOS_BEATS_MULTIPAXOS_UP_TO_PCT
     )  # fmt: skip
     if not keys:
         raise _Missing("the plan has no points at <= 25 % conflicts", skip=True)
-    for replicas, batch, conflict in keys:
-        label = f"{replicas} replicas, batching {batch}, {conflict:g} %"
+    for mode, replicas, batch, conflict in keys:
+        label = _labelled(mode, f"{replicas} replicas, batching {batch}, {conflict:g} %")
         try:
-            ours = _figure(
-                points[(replicas, "epaxos", batch, conflict)], "throughput_tps", "EPaxos"
-            )
+            ours = _figure(points[(replicas, mode, batch, conflict)], "throughput_tps", "EPaxos")
             theirs = _figure(
                 points.get((replicas, "multipaxos", batch, conflict)),
                 "throughput_tps",

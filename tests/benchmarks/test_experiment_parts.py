@@ -207,3 +207,18 @@ def test_a_slower_cluster_fails_the_targets_it_misses() -> None:
     failed = {check.target.split(":")[0] for check in target_checks(results)
               if check.verdict == "FAIL"}  # fmt: skip
     assert {"transfer, 3 replicas, 0 % conflicts", "one client", "availability"} <= failed
+
+
+def test_thrifty_epaxos_is_judged_on_its_own_rows_against_multipaxos() -> None:
+    results = _results()
+    results["experiment1-conflict"]["points"] += [
+        _point("epaxos", 0, throughput_tps=800.0, thrifty=True),
+        _point("epaxos", 100, throughput_tps=600.0, thrifty=True),
+    ]
+    checks = {check.target: check for check in target_checks(results)}
+    plain = "EPaxos above Multi-Paxos at <= 25 % conflicts (3 replicas, batching on, 0 %)"
+    thrifty = plain[:-1] + ", thrifty)"
+    assert (checks[plain].verdict, checks[plain].detail) == ("PASS", "1,000 vs 900 tx/s")
+    assert (checks[thrifty].verdict, checks[thrifty].detail) == ("FAIL", "800 vs 900 tx/s")
+    kept = "EPaxos at 100 % conflicts >= 50 % of 0 % (3 replicas, batching on, thrifty)"
+    assert checks[kept].verdict == "PASS" and "600 vs 800 tx/s, 75%" in checks[kept].detail
