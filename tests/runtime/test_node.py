@@ -73,6 +73,19 @@ def run(test: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(asyncio.wait_for(test(), 60))
 
 
+def record_gossip(node: Node) -> list[Gossip]:
+    """Every gossip `node` sends from now on, in order."""
+    sent: list[Gossip] = []
+    real_send = node.transport.send
+
+    def spy(outgoing: list[Outgoing]) -> None:
+        sent.extend(o.message for o in outgoing if isinstance(o.message, Gossip))
+        real_send(outgoing)
+
+    node.transport.send = spy  # type: ignore[method-assign]
+    return sent
+
+
 def test_concurrent_submissions_at_every_node_converge(tmp_path: Path) -> None:
     async def scenario() -> None:
         cluster = Cluster(tmp_path, 3)
@@ -184,6 +197,29 @@ def test_a_failed_fsync_stops_the_node_and_nothing_more_is_acknowledged(
     assert len(failures) == 1 and "Input/output error" in failures[0].epaxdb_fields["reason"]
 
 
+class FailingSyncCounterMachine(CounterMachine):
+    def sync(self) -> None:
+        raise StorageError("cannot sync the state: Input/output error")
+
+
+def test_a_failed_state_sync_stops_the_node_before_it_reports_the_executions(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        cluster = Cluster(tmp_path, 3)
+        cluster.machines[0] = FailingSyncCounterMachine()
+        await cluster.start_all()
+        gossip_sent = record_gossip(cluster.nodes[0])
+        assert await cluster.nodes[0].submit(("k", 1)) == 1  # applied, not yet synced
+        with pytest.raises(StorageError, match="cannot sync the state"):
+            await asyncio.wait_for(cluster.nodes[0].run(), 5)  # the next gossip syncs
+        assert all(g.executed_prefix[0] == 0 for g in gossip_sent)
+        del cluster.nodes[0]
+        await cluster.stop_all()
+
+    run(scenario)
+
+
 def test_group_commit_shares_fsyncs_between_concurrent_transactions(tmp_path: Path) -> None:
     async def scenario() -> None:
         cluster = Cluster(tmp_path, 3)
@@ -228,15 +264,7 @@ def test_gossip_and_floor_never_report_executions_not_yet_durable(
         cluster = Cluster(tmp_path, 3)
         gated = cluster.machines[0] = gated_machine()
         await cluster.start_all()
-        gossip_sent: list[Gossip] = []
-        transport = cluster.nodes[0].transport
-        real_send = transport.send
-
-        def spy(outgoing: list[Outgoing]) -> None:
-            gossip_sent.extend(o.message for o in outgoing if isinstance(o.message, Gossip))
-            real_send(outgoing)
-
-        transport.send = spy  # type: ignore[method-assign]
+        gossip_sent = record_gossip(cluster.nodes[0])
         assert await cluster.nodes[1].submit(("k", 1)) == 1  # replicas 1 and 2 apply it
         await asyncio.sleep(0.6)  # several gossip rounds: the floor would cover 1.1
         assert all(g.executed_prefix[1] == 0 for g in gossip_sent)
