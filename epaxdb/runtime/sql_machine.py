@@ -20,10 +20,11 @@ stores no result for retries (a retry runs it again), unless it is an interactiv
 commit. Versions 1 (without `validation`) and 2 (without `read_only`) still decode.
 
 A *purge* (`purge_results`, proposed by the node every so often) is a global command
-with the payload `["purge", timestamp_ms, cutoff_ms]`: every replica deletes, at the
-same point of the order, the stored results of requests first executed before the
-cutoff (the proposer's clock minus the retention), so a retry is deduplicated alike
-everywhere (docs/storage.md).
+with the payload `["purge", timestamp_ms, cutoff_ms, limit]`: every replica deletes, at
+the same point of the order, the `limit` oldest stored results of requests first
+executed before the cutoff (the proposer's clock minus the retention), so a retry is
+deduplicated alike everywhere (docs/storage.md). A purge without `limit` (logged by
+an earlier version) deletes them all.
 
 `prepare_preview` (event loop) and `preview` (state-machine thread) run an
 interactive transaction's statements on this replica's state without committing them.
@@ -114,6 +115,10 @@ def resubmission_id(request_id: str) -> str:
 
 PAYLOAD_VERSION = 3
 PURGE_KIND = "purge"
+# One purge forgets at most this many stored results (about 0.1-0.2 s of SQLite work
+# here), so that a backlog never holds the state database for long; the node proposes
+# purges often enough to keep up with any load this machine sustains (node.py).
+PURGE_LIMIT = 20_000
 # One SQLite transaction (one fsync) covers at most this many commands, and stops
 # taking more once their payloads add up to this many bytes: a bigger batch saves
 # little more and holds the write lock (and the WAL) longer.
@@ -202,21 +207,33 @@ class TransactionPayload:
 
 @dataclass(frozen=True, slots=True)
 class PurgePayload:
-    """Forget the stored results of requests first executed before `cutoff_ms`;
-    `timestamp_ms` is the proposer's clock when it proposed the purge."""
+    """Forget the stored results of requests first executed before `cutoff_ms`, at
+    most `limit` of them, the oldest (None: all; purges logged before the limit
+    existed have three fields); `timestamp_ms` is the proposer's clock when it
+    proposed the purge."""
 
     timestamp_ms: int
     cutoff_ms: int
+    limit: int | None = None
 
     def encode(self) -> bytes:
-        return msgpack.packb([PURGE_KIND, self.timestamp_ms, self.cutoff_ms])
+        fields = [PURGE_KIND, self.timestamp_ms, self.cutoff_ms]
+        return msgpack.packb(fields if self.limit is None else [*fields, self.limit])
 
     @staticmethod
     def from_fields(fields: list[Any]) -> PurgePayload:
-        kind, timestamp_ms, cutoff_ms = fields
-        if kind != PURGE_KIND or not all(type(v) is int for v in (timestamp_ms, cutoff_ms)):
+        if len(fields) not in (3, 4):
             raise ValueError(f"malformed purge payload {fields!r}")
-        return PurgePayload(timestamp_ms, cutoff_ms)
+        kind, timestamp_ms, cutoff_ms, *rest = fields
+        limit = rest[0] if rest else None
+        numbers_ok = all(type(v) is int for v in (timestamp_ms, cutoff_ms))
+        if kind != PURGE_KIND or not numbers_ok or not (limit is None or _is_count(limit)):
+            raise ValueError(f"malformed purge payload {fields!r}")
+        return PurgePayload(timestamp_ms, cutoff_ms, limit)
+
+
+def _is_count(value: Any) -> bool:
+    return type(value) is int and value > 0
 
 
 def decode_payload(data: bytes) -> TransactionPayload | PurgePayload:
@@ -393,8 +410,8 @@ class SqlStateMachine:
         stored results of requests first executed more than `retention_ms` before now
         (this replica's clock)."""
         now_ms = _now_ms()
-        return Command(request_id, PurgePayload(now_ms, now_ms - retention_ms).encode(),
-                       is_global=True)  # fmt: skip
+        payload = PurgePayload(now_ms, now_ms - retention_ms, PURGE_LIMIT)
+        return Command(request_id, payload.encode(), is_global=True)
 
     def apply(self, executions: Sequence[Execution]) -> list[list[TransactionResult | PurgeResult]]:
         results: list[list[TransactionResult | PurgeResult]] = [[] for _ in executions]
@@ -518,7 +535,8 @@ class _Pending:
 def _spec(command: Command, position: str) -> TransactionSpec | PurgeSpec:
     payload = decode_payload(command.payload)
     if isinstance(payload, PurgePayload):
-        return PurgeSpec(command.request_id, payload.timestamp_ms, payload.cutoff_ms, position)
+        return PurgeSpec(command.request_id, payload.timestamp_ms, payload.cutoff_ms, position,
+                         payload.limit)  # fmt: skip
     return TransactionSpec(
         request_id=command.request_id,
         statements=payload.statements,

@@ -75,6 +75,12 @@ ADD_EXECUTED_MS = "ALTER TABLE _epaxdb_applied ADD COLUMN executed_ms INTEGER"
 # for a whole retention period from then on.
 STAMP_UNTIMED = "UPDATE _epaxdb_applied SET executed_ms = ? WHERE executed_ms IS NULL"
 PURGE_RESULTS = "DELETE FROM _epaxdb_applied WHERE executed_ms < ?"
+# The oldest first, ties by request id: the same rows on every replica (the index
+# `_epaxdb_applied_by_time` holds them in that order, the primary key appended).
+PURGE_OLDEST_RESULTS = (
+    "DELETE FROM _epaxdb_applied WHERE request_id IN (SELECT request_id FROM _epaxdb_applied "
+    "WHERE executed_ms < ? ORDER BY executed_ms, request_id LIMIT ?)"
+)
 INSERT_MARKER = "INSERT OR IGNORE INTO _epaxdb_markers VALUES (?)"
 BUMP_POSITION = "UPDATE _epaxdb_position SET executed_count = executed_count + 1"
 SELECT_POSITION = "SELECT executed_count FROM _epaxdb_position"
@@ -105,6 +111,7 @@ INTERNAL_STATEMENTS = frozenset(
         ADD_EXECUTED_MS,
         STAMP_UNTIMED,
         PURGE_RESULTS,
+        PURGE_OLDEST_RESULTS,
         INSERT_MARKER,
         BUMP_POSITION,
         SELECT_POSITION,

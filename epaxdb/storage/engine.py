@@ -330,7 +330,10 @@ class StateDatabase:
         if not self._results_timed:
             bk.migrate_results(self._db, spec.timestamp_ms)
             self._results_timed = True
-        self._run(bk.PURGE_RESULTS, (spec.cutoff_ms,))
+        if spec.limit is None:
+            self._run(bk.PURGE_RESULTS, (spec.cutoff_ms,))
+        else:
+            self._run(bk.PURGE_OLDEST_RESULTS, (spec.cutoff_ms, spec.limit))
         removed = self._db.changes()
         self._record_marker(spec.executed_marker)
         return PurgeResult(spec.request_id, removed, spec.executed_marker)

@@ -102,14 +102,17 @@ class TransactionSpec:
 @dataclass(frozen=True, slots=True)
 class PurgeSpec:
     """Forget the stored results of requests first executed with a timestamp before
-    `cutoff_ms`; a retry of such a request executes again. `timestamp_ms` is the
-    proposer's clock (results stored before the engine recorded execution times count
-    as executed then). Replicated like a transaction, with its own executed marker."""
+    `cutoff_ms`, at most `limit` of them (the oldest; None: all), so that one purge
+    holds the state database for a bounded time; a retry of such a request executes
+    again. `timestamp_ms` is the proposer's clock (results stored before the engine
+    recorded execution times count as executed then). Replicated like a transaction,
+    with its own executed marker."""
 
     request_id: str
     timestamp_ms: int
     cutoff_ms: int
     executed_marker: Marker
+    limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import apsw
+import msgpack
 import pytest
 
 from epaxdb.commands.serve import AnalyzerKeys
@@ -217,3 +218,15 @@ def test_apply_commits_in_bounded_chunks_and_answers_every_execution(
         assert machine.executed_instances() >= {e.instance_id for e in executions if e.batch}
     finally:
         machine.close()
+
+
+def test_a_purge_carries_its_limit_and_one_logged_without_a_limit_still_decodes() -> None:
+    machine_payload = sql_machine.PurgePayload(5_000, 1_000, sql_machine.PURGE_LIMIT)
+    assert sql_machine.decode_payload(machine_payload.encode()) == machine_payload
+    earlier = msgpack.packb([sql_machine.PURGE_KIND, 5_000, 1_000])  # before the limit
+    assert sql_machine.decode_payload(earlier) == sql_machine.PurgePayload(5_000, 1_000, None)
+    for bad_limit in (0, -1, "10", 2.5, True):
+        with pytest.raises(ValueError, match="malformed purge payload"):
+            sql_machine.decode_payload(msgpack.packb(["purge", 5_000, 1_000, bad_limit]))
+    with pytest.raises(ValueError, match="malformed purge payload"):
+        sql_machine.decode_payload(msgpack.packb(["purge", 5_000, 1_000, 10, 11]))

@@ -54,6 +54,26 @@ def test_a_purge_forgets_exactly_the_results_first_executed_before_its_cutoff(
     assert db.stored_result("purge-p1") is None  # a purge needs no stored answer
 
 
+def test_a_limited_purge_forgets_the_oldest_results_first(db: StateDatabase) -> None:
+    ok(db, "CREATE TABLE t(x)", request_id="ddl", timestamp_ms=T0_MS)
+    # b and a first executed at the same instant: the request id breaks the tie.
+    for request_id, at in (("c", 30), ("b", 10), ("a", 10), ("d", 20), ("late", 90)):
+        ok(db, ("INSERT INTO t VALUES (?)", [request_id]), request_id=request_id,
+           timestamp_ms=T0_MS + at)  # fmt: skip
+    everyone = ("ddl", "a", "b", "c", "d", "late")
+
+    def limited(marker: str) -> PurgeResult:
+        return db.purge_results(replace(purge(T0_MS + 50, marker=marker), limit=2))
+
+    assert limited("p1").removed == 2
+    assert stored(db, *everyone) == {"b", "c", "d", "late"}  # ddl (T0) and a went first
+    assert limited("p2").removed == 2
+    assert stored(db, *everyone) == {"c", "late"}
+    assert limited("p3").removed == 1
+    assert limited("p4").removed == 0
+    assert stored(db, *everyone) == {"late"}  # after the cutoff: kept
+
+
 def test_a_purge_counts_as_one_execution_and_changes_no_content(
     open_db: Callable[[], StateDatabase],
 ) -> None:
