@@ -104,10 +104,11 @@ class StateMachine(Protocol):
         """A command that changes nothing and interferes with everything."""
         ...
 
-    def purge_results(self, request_id: str, retention_ms: int) -> Command:
+    def purge_results(self, request_id: str, retention_ms: int) -> Command | None:
         """A command that interferes with everything and makes every replica forget the
         stored results of requests first executed more than `retention_ms` before now
-        (this replica's clock): retries of those execute again."""
+        (this replica's clock): retries of those execute again. None when this replica
+        stores no result that old (so an idle cluster proposes nothing)."""
         ...
 
     def apply(self, executions: Sequence[Execution]) -> list[list[Any]]:

@@ -51,8 +51,8 @@ the log is compacted once it grew by `compact_threshold_bytes` since the last
 compaction, and the machine forgets the markers at or below the floor (at most once
 a second). Stored results (the request-id deduplication) are forgotten by a
 replicated purge that every replica proposes every `result_retention_s / 4` or 10 s,
-whichever is sooner, staggered by replica id, with the cutoff "now minus the
-retention": a global command, so every replica forgets the same results at the same
+whichever is sooner, staggered by replica id, when it stores results older than the
+cutoff "now minus the retention": a global command, so every replica forgets the same results at the same
 point of the order and a retry is deduplicated alike everywhere. A purge forgets a
 bounded number of results (the oldest), so that a backlog (a busy day) is worked off
 in short steps instead of one long SQLite transaction. Extra purges cost one global
@@ -712,8 +712,8 @@ class Node:
 
     async def _purge_periodically(self) -> None:
         """Propose a purge of old stored results every retention / 4, or every 10 s if
-        that is sooner; replica i starts at (i + 1) / n of that interval, so that the
-        replicas' purges spread out."""
+        that is sooner, when this replica stores results that old; replica i starts at
+        (i + 1) / n of that interval, so that the replicas' purges spread out."""
         interval_s = min(
             self.settings.result_retention_s / _PURGES_PER_RETENTION, _PURGE_INTERVAL_MAX_S
         )
@@ -724,8 +724,14 @@ class Node:
             delay_s = interval_s
             if self._stopping or self.failure is not None:
                 return
+            # On the machine thread: whether anything is old enough reads the state.
+            purge = await self._on(
+                self._machine_thread, self._machine.purge_results, uuid.uuid4().hex, retention_ms
+            )
+            if purge is None or self._stopping or self.failure is not None:
+                continue
             # Nobody waits for its result: it enters the core without a pending entry.
-            self._proposals.append(self._machine.purge_results(uuid.uuid4().hex, retention_ms))
+            self._proposals.append(purge)
             self._wake.set()
             self.counters.purges_proposed += 1
 

@@ -405,11 +405,13 @@ class SqlStateMachine:
         payload = TransactionPayload((), _now_ms(), 0, None, read_only=True)
         return Command(request_id, payload.encode(), is_global=True)
 
-    def purge_results(self, request_id: str, retention_ms: int) -> Command:
+    def purge_results(self, request_id: str, retention_ms: int) -> Command | None:
         """A command that forgets, on every replica at the same point of the order, the
         stored results of requests first executed more than `retention_ms` before now
-        (this replica's clock)."""
+        (this replica's clock); None if this replica stores none that old."""
         now_ms = _now_ms()
+        if not self._db.has_results_before(now_ms - retention_ms):
+            return None
         payload = PurgePayload(now_ms, now_ms - retention_ms, PURGE_LIMIT)
         return Command(request_id, payload.encode(), is_global=True)
 

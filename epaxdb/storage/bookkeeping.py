@@ -75,6 +75,7 @@ ADD_EXECUTED_MS = "ALTER TABLE _epaxdb_applied ADD COLUMN executed_ms INTEGER"
 # for a whole retention period from then on.
 STAMP_UNTIMED = "UPDATE _epaxdb_applied SET executed_ms = ? WHERE executed_ms IS NULL"
 PURGE_RESULTS = "DELETE FROM _epaxdb_applied WHERE executed_ms < ?"
+ANY_RESULT_BEFORE = "SELECT 1 FROM _epaxdb_applied WHERE executed_ms < ? LIMIT 1"
 # The oldest first, ties by request id: the same rows on every replica (the index
 # `_epaxdb_applied_by_time` holds them in that order, the primary key appended).
 PURGE_OLDEST_RESULTS = (
@@ -111,6 +112,7 @@ INTERNAL_STATEMENTS = frozenset(
         ADD_EXECUTED_MS,
         STAMP_UNTIMED,
         PURGE_RESULTS,
+        ANY_RESULT_BEFORE,
         PURGE_OLDEST_RESULTS,
         INSERT_MARKER,
         BUMP_POSITION,

@@ -243,6 +243,16 @@ class StateDatabase:
         (result,) = self.execute_batch([txn])
         return cast(TransactionResult, result)
 
+    def has_results_before(self, cutoff_ms: int) -> bool:
+        """Whether a purge with this cutoff would forget anything (always, on a database
+        whose results do not carry their execution time yet: the purge adds it)."""
+        self._check_usable()
+        if not self._results_timed:
+            return True
+        return self._in_read_transaction(
+            lambda: self._one(bk.ANY_RESULT_BEFORE, (cutoff_ms,)) is not None
+        )
+
     def purge_results(self, spec: PurgeSpec) -> PurgeResult:
         """Forget the stored results of requests first executed before the cutoff."""
         (result,) = self.execute_batch([spec])

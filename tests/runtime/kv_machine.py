@@ -65,6 +65,9 @@ class CounterMachine:
     def as_answer(self, result: Any, request_id: str) -> Any:
         return result
 
+    def purge_results(self, request_id: str, retention_ms: int) -> None:
+        return None  # results are kept for the test's lifetime
+
     def barrier(self, request_id: str) -> Command:
         return Command(request_id, msgpack.packb(["", 0]), is_global=True)
 

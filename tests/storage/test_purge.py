@@ -223,3 +223,15 @@ def test_a_migration_undone_with_its_batch_is_done_again(format_1: Path) -> None
         assert results[1].error is not None  # type: ignore[union-attr]
         assert db.purge_results(purge(T0_MS + 6, marker="p2")).removed == 1  # "after"
         assert stored(db, "rolled-back", "after") == {"rolled-back"}
+
+
+def test_a_purge_is_worth_proposing_only_when_a_result_is_older_than_its_cutoff(
+    db: StateDatabase, format_1: Path
+) -> None:
+    assert not db.has_results_before(T0_MS + HOUR_MS)  # nothing stored
+    ok(db, "CREATE TABLE t(x)", request_id="ddl", timestamp_ms=T0_MS)
+    assert not db.has_results_before(T0_MS)
+    assert db.has_results_before(T0_MS + 1)
+    with StateDatabase.open(format_1) as older:
+        # Its results carry no time until the first purge migrates the table: always.
+        assert older.has_results_before(0)
