@@ -50,8 +50,9 @@ commits it, and goes on from the failing transaction in a new one, where the los
 undoes that transaction alone and a new SQLite transaction takes the bookkeeping.
 
 A purge (`PurgeSpec`) deletes the stored results of requests first executed before its
-cutoff and records its marker; the first purge on a database created before results
-carried their execution time adds that column (`bookkeeping`).
+cutoff (at most its `limit`, the oldest first) and records its marker; the first purge
+on a database created before results carried their execution time adds that column
+(`bookkeeping`). `has_results_before` tells whether a purge would delete anything.
 
 Previewing (`preview`). An interactive transaction's statements run, before its commit,
 on the current state with its clock and seed, exactly as above but in a transaction
