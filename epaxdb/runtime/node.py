@@ -52,11 +52,11 @@ compaction, and the machine forgets the markers at or below the floor (at most o
 a second). Stored results (the request-id deduplication) are forgotten by a
 replicated purge that every replica proposes every `result_retention_s / 4` or 10 s,
 whichever is sooner, staggered by replica id, when it stores results older than the
-cutoff "now minus the retention": a global command, so every replica forgets the same results at the same
-point of the order and a retry is deduplicated alike everywhere. A purge forgets a
-bounded number of results (the oldest), so that a backlog (a busy day) is worked off
-in short steps instead of one long SQLite transaction. Extra purges cost one global
-command each and change nothing a retry could tell.
+cutoff "now minus the retention": a global command, so every replica forgets the same
+results at the same point of the order and a retry is deduplicated alike everywhere.
+A purge forgets a bounded number of results (the oldest), so that a backlog (a busy
+day) is worked off in short steps instead of one long SQLite transaction. Extra
+purges cost one global command each and change nothing a retry could tell.
 """
 
 from __future__ import annotations

@@ -410,9 +410,10 @@ class SqlStateMachine:
         stored results of requests first executed more than `retention_ms` before now
         (this replica's clock); None if this replica stores none that old."""
         now_ms = _now_ms()
-        if not self._db.has_results_before(now_ms - retention_ms):
+        cutoff_ms = now_ms - retention_ms
+        if not self._db.has_results_before(cutoff_ms):
             return None
-        payload = PurgePayload(now_ms, now_ms - retention_ms, PURGE_LIMIT)
+        payload = PurgePayload(now_ms, cutoff_ms, PURGE_LIMIT)
         return Command(request_id, payload.encode(), is_global=True)
 
     def apply(self, executions: Sequence[Execution]) -> list[list[TransactionResult | PurgeResult]]:

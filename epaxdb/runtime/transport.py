@@ -201,7 +201,13 @@ class Transport:
             self._inbound[sender] = writer
             log_event(logger, logging.INFO, "peer_inbound_connected", peer=sender)
             await self._receive(sender, reader)
-        except (TimeoutError, HandshakeRefused, RemoteProtocolError, OSError, asyncio.IncompleteReadError) as error:  # fmt: skip
+        except (
+            TimeoutError,
+            HandshakeRefused,
+            RemoteProtocolError,
+            OSError,
+            asyncio.IncompleteReadError,
+        ) as error:
             if sender is not None:
                 log_event(logger, logging.INFO, "peer_inbound_closed", peer=sender,
                           reason=str(error) or type(error).__name__)  # fmt: skip
@@ -372,7 +378,12 @@ class _Link:
             except HandshakeRefused as error:
                 reason = f"handshake refused: {error}"
                 backoff_s = self._backoff_max_s
-            except (TimeoutError, OSError, RemoteProtocolError, asyncio.IncompleteReadError) as error:  # fmt: skip
+            except (
+                TimeoutError,
+                OSError,
+                RemoteProtocolError,
+                asyncio.IncompleteReadError,
+            ) as error:
                 reason = str(error) or type(error).__name__
             finally:
                 was_connected, self.connected = self.connected, False
